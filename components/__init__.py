@@ -1,0 +1,1 @@
+"""dreamfactory-infra components: DreamFactory CORS entries and CertbotHost."""

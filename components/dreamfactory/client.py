@@ -1,0 +1,313 @@
+"""A small, thread-safe DreamFactory REST client (``requests``) for the admin API.
+
+Why it looks like this (facts in ../shared/reference/dreamfactory-api.md):
+* Auth is an admin session: ``POST system/admin/session`` returns a JWT sent as
+  ``X-DreamFactory-Session-Token``; on any 401 we log in again once and retry (refresh is not relied on).
+* Transient failures (429/502/503/504, connection errors) are retried with backoff by urllib3, but only
+  for methods that are safe to replay. POST is never replayed after it may have reached the server.
+* The Pulumi plugin serves up to four calls at once on one provider object, so the token is shared
+  under a lock and each thread has its own ``requests.Session`` (connection reuse without sharing one).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Mapping, Optional
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from .errors import AuthenticationError, ConfigurationError, DreamFactoryError, TransportError, error_from_response
+
+log = logging.getLogger("dreamfactory")
+
+SESSION_PATH = "system/admin/session"
+CORS_PATH = "system/cors"
+PAGE_SIZE = 1000  # DreamFactory clamps every list to at most 1000 records
+RETRY_STATUSES = (429, 502, 503, 504)
+# Every PATCH this client sends carries the complete record for one id, so replaying it is harmless.
+REPLAYABLE_METHODS = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+CONFIG_KEYS = {
+    "url": "DREAMFACTORY_URL",
+    "apiKey": "DREAMFACTORY_API_KEY",
+    "email": "DREAMFACTORY_EMAIL",
+    "password": "DREAMFACTORY_PASSWORD",
+    "sessionToken": "DREAMFACTORY_SESSION_TOKEN",
+    "verifyTls": None,
+    "caBundle": None,
+    "timeoutSeconds": None,
+}
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """Where and how to reach DreamFactory. Secrets are excluded from ``repr``."""
+
+    url: str
+    email: Optional[str] = None
+    password: Optional[str] = field(default=None, repr=False)
+    session_token: Optional[str] = field(default=None, repr=False)
+    api_key: Optional[str] = field(default=None, repr=False)
+    verify_tls: bool = True
+    ca_bundle: Optional[str] = None
+    timeout_seconds: float = 30.0
+    max_retries: int = 4
+    backoff_seconds: float = 0.5
+
+    def __post_init__(self) -> None:
+        problems = []
+        parts = urlsplit(self.url or "")
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            problems.append(
+                "dreamfactory:url must be an http(s) URL such as https://df.example.com "
+                "(set it with `pulumi config set dreamfactory:url ...` or DREAMFACTORY_URL)"
+            )
+        elif parts.query or parts.fragment or parts.username:
+            problems.append("dreamfactory:url must not carry credentials, a query or a fragment")
+        if not self.session_token and not (self.email and self.password):
+            problems.append(
+                "no DreamFactory credentials: set dreamfactory:email and dreamfactory:password (secret), "
+                "or dreamfactory:sessionToken (secret), or the DREAMFACTORY_* environment variables"
+            )
+        if not self.timeout_seconds > 0:
+            problems.append("dreamfactory:timeoutSeconds must be a number of seconds greater than 0")
+        if problems:
+            raise ConfigurationError("; ".join(problems))
+
+    @property
+    def api_base(self) -> str:
+        return self.url.rstrip("/") + "/api/v2/"
+
+    @property
+    def tls_verify(self) -> bool | str:
+        """What ``requests`` takes as ``verify``: a CA bundle path when given."""
+        if not self.verify_tls:
+            return False
+        return self.ca_bundle or True
+
+    @classmethod
+    def from_config(
+        cls, get: Callable[[str], Optional[str]], environ: Mapping[str, str]
+    ) -> "ConnectionSettings":
+        """Read ``dreamfactory:<key>`` through ``get``; environment variables fill what config leaves empty."""
+        values: dict[str, Optional[str]] = {}
+        for key, env_name in CONFIG_KEYS.items():
+            value = get(f"dreamfactory:{key}")
+            if (value is None or value == "") and env_name:
+                value = environ.get(env_name)
+            values[key] = value if value not in ("", None) else None
+        return cls(
+            url=values["url"] or "",
+            email=values["email"],
+            password=values["password"],
+            session_token=values["sessionToken"],
+            api_key=values["apiKey"],
+            verify_tls=_parse_bool("dreamfactory:verifyTls", values["verifyTls"], default=True),
+            ca_bundle=values["caBundle"],
+            timeout_seconds=_parse_seconds("dreamfactory:timeoutSeconds", values["timeoutSeconds"], default=30.0),
+        )
+
+
+def _parse_bool(name: str, raw: Optional[str], *, default: bool) -> bool:
+    if raw is None:
+        return default
+    text = str(raw).strip().lower()
+    if text in ("true", "1", "yes"):
+        return True
+    if text in ("false", "0", "no"):
+        return False
+    raise ConfigurationError(f"{name} must be true or false, not {raw!r}")
+
+
+def _parse_seconds(name: str, raw: Optional[str], *, default: float) -> float:
+    if raw is None:
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a number of seconds, not {raw!r}") from None
+
+
+class DreamFactoryClient:
+    """Admin-session client. One instance may be shared by many threads."""
+
+    def __init__(self, settings: ConnectionSettings, *, session_factory: Callable[[], requests.Session] = requests.Session):
+        self._settings = settings
+        self._session_factory = session_factory
+        self._local = threading.local()
+        self._token_lock = threading.Lock()
+        self._token: Optional[str] = settings.session_token
+
+    # -- transport ---------------------------------------------------------------------------------
+
+    def _session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            retry = Retry(
+                total=self._settings.max_retries,
+                status_forcelist=RETRY_STATUSES,
+                allowed_methods=REPLAYABLE_METHODS,
+                backoff_factor=self._settings.backoff_seconds,
+                raise_on_status=False,
+                respect_retry_after_header=True,
+            )
+            session = self._session_factory()
+            adapter = HTTPAdapter(max_retries=retry)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            session.headers.update({"Accept": "application/json", "User-Agent": "dreamfactory-infra"})
+            session.verify = self._settings.tls_verify
+            self._local.session = session
+        return session
+
+    def _send(self, method: str, path: str, *, token: Optional[str], params: Optional[dict], body: Any) -> requests.Response:
+        url = self._settings.api_base + path
+        headers = {}
+        if token:
+            headers["X-DreamFactory-Session-Token"] = token
+        if self._settings.api_key:
+            headers["X-DreamFactory-API-Key"] = self._settings.api_key
+        try:
+            response = self._session().request(
+                method,
+                url,
+                params=params,
+                json=body,
+                headers=headers,
+                timeout=self._settings.timeout_seconds,
+            )
+        except requests.exceptions.SSLError as exc:
+            raise TransportError(
+                f"TLS verification failed ({type(exc).__name__}); set dreamfactory:caBundle to the CA that signs "
+                "the server's certificate, or dreamfactory:verifyTls false for a test instance",
+                method=method,
+                url=url,
+            ) from None
+        except requests.exceptions.RequestException as exc:
+            reason = type(exc.__context__ or exc).__name__
+            raise TransportError(
+                f"no answer after retries ({type(exc).__name__}: {reason}); check dreamfactory:url and the network",
+                method=method,
+                url=url,
+            ) from None
+        log.debug("%s %s -> %s", method, path, response.status_code)
+        return response
+
+    @staticmethod
+    def _decode(response: requests.Response, method: str, path: str) -> Any:
+        try:
+            body = response.json() if response.content else None
+        except ValueError:
+            body = None
+        if response.status_code >= 400:
+            raise error_from_response(response.status_code, body, method=method, url="/api/v2/" + path)
+        if response.content and body is None:
+            raise DreamFactoryError(
+                f"HTTP {response.status_code} with a body that is not JSON (is the URL pointing at DreamFactory?)",
+                method=method,
+                url="/api/v2/" + path,
+            )
+        return body
+
+    # -- authentication ------------------------------------------------------------------------------
+
+    def _login(self) -> str:
+        settings = self._settings
+        if not (settings.email and settings.password):
+            raise AuthenticationError(
+                "the session token was refused and no credentials are configured to log in again; "
+                "set dreamfactory:email and dreamfactory:password, or a fresh dreamfactory:sessionToken",
+                status=401,
+            )
+        response = self._send(
+            "POST", SESSION_PATH, token=None, params=None, body={"email": settings.email, "password": settings.password}
+        )
+        try:
+            session = self._decode(response, "POST", SESSION_PATH)
+        except AuthenticationError as exc:
+            raise AuthenticationError(
+                f"admin login refused: {exc.message} (check dreamfactory:email and dreamfactory:password)",
+                status=exc.status,
+                code=exc.code,
+                method="POST",
+                url="/api/v2/" + SESSION_PATH,
+            ) from None
+        token = session.get("session_token") if isinstance(session, dict) else None
+        if not token:
+            raise DreamFactoryError("admin login answered without a session_token", method="POST", url="/api/v2/" + SESSION_PATH)
+        return token
+
+    def _current_token(self) -> str:
+        with self._token_lock:
+            if self._token is None:
+                self._token = self._login()
+            return self._token
+
+    def _renew_token(self, refused: str) -> str:
+        """Log in again unless another thread already replaced the refused token."""
+        with self._token_lock:
+            if self._token == refused or self._token is None:
+                self._token = self._login()
+            return self._token
+
+    # -- requests ----------------------------------------------------------------------------------------
+
+    def request(self, method: str, path: str, *, params: Optional[dict] = None, body: Any = None) -> Any:
+        """Send one authenticated call; on 401 log in again once and repeat it."""
+        token = self._current_token()
+        response = self._send(method, path, token=token, params=params, body=body)
+        if response.status_code == 401:
+            token = self._renew_token(token)
+            response = self._send(method, path, token=token, params=params, body=body)
+        return self._decode(response, method, path)
+
+    def close(self) -> None:
+        session = getattr(self._local, "session", None)
+        if session is not None:
+            session.close()
+            self._local.session = None
+
+    # -- system/cors -----------------------------------------------------------------------------------
+
+    def get_cors(self, entry_id: int) -> dict:
+        return self.request("GET", f"{CORS_PATH}/{int(entry_id)}")
+
+    def create_cors(self, record: dict) -> dict:
+        created = self.request("POST", CORS_PATH, params={"fields": "*"}, body={"resource": [record]})
+        return _unwrap(created)[0]
+
+    def update_cors(self, entry_id: int, record: dict) -> dict:
+        return self.request("PATCH", f"{CORS_PATH}/{int(entry_id)}", params={"fields": "*"}, body=record)
+
+    def delete_cors(self, entry_id: int) -> None:
+        self.request("DELETE", f"{CORS_PATH}/{int(entry_id)}")
+
+    def find_cors_by_path(self, path: str) -> Optional[dict]:
+        """The entry whose ``path`` equals ``path`` exactly, or None (one GET)."""
+        found = self.request("GET", CORS_PATH, params={"fields": "*", "filter": f"path='{path}'"})
+        matches = [record for record in _unwrap(found) if record.get("path") == path]
+        return matches[0] if matches else None
+
+    def iter_cors(self) -> Iterator[dict]:
+        """Every CORS entry, in id order, a page of 1000 at a time."""
+        offset = 0
+        while True:
+            page = _unwrap(self.request("GET", CORS_PATH, params={"fields": "*", "limit": PAGE_SIZE, "offset": offset, "order": "id ASC"}))
+            yield from page
+            if len(page) < PAGE_SIZE:
+                return
+            offset += len(page)
+
+
+def _unwrap(body: Any) -> list[dict]:
+    """DreamFactory wraps lists in ``resource`` by default; a bare array is accepted too."""
+    if isinstance(body, dict):
+        body = body.get("resource", [])
+    if not isinstance(body, list):
+        raise DreamFactoryError(f"expected a list of records, got {type(body).__name__}")
+    return body

@@ -1,0 +1,170 @@
+"""``CorsProvider``: the Pulumi dynamic provider for DreamFactory CORS entries.
+
+Pickled by reference (module path + class name), so this module must stay importable with no side
+effects, and its path and class name are frozen once stacks exist. The pickled instance holds no
+state at all: connection settings arrive through ``configure()`` in the plugin process.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from typing import Any
+
+from pulumi.dynamic import (
+    CheckFailure,
+    CheckResult,
+    ConfigureRequest,
+    CreateResult,
+    DiffResult,
+    ReadResult,
+    ResourceProvider,
+    UpdateResult,
+)
+from pulumi.output import Unknown
+
+from . import cors_schema as schema
+from .client import ConnectionSettings, DreamFactoryClient
+from .errors import BatchError, DreamFactoryError, NotFoundError, ServerError, TransportError
+
+log = logging.getLogger("dreamfactory")
+
+
+def _mark_unknowns(value: Any) -> Any:
+    """Replace Pulumi's preview-time ``Unknown`` objects with the schema's own marker."""
+    if isinstance(value, Unknown):
+        return schema.UNKNOWN
+    if isinstance(value, list):
+        return [_mark_unknowns(item) for item in value]
+    return value
+
+
+class CorsProvider(ResourceProvider):
+    """Create, read, update and delete ``system/cors`` entries."""
+
+    # Nothing secret is captured (credentials come from configure()), so the serialized provider
+    # need not be encrypted in state: that saves one secret per resource.
+    serialize_as_secret_always = False
+
+    def configure(self, req: ConfigureRequest) -> None:
+        self._settings_source = req.config.get
+
+    def _client(self) -> DreamFactoryClient:
+        # Built on first use, once per plugin process; the plugin may call from four threads at once.
+        lock = self.__dict__.setdefault("_client_lock", threading.Lock())
+        with lock:
+            client = self.__dict__.get("_client_instance")
+            if client is None:
+                get = self.__dict__.get("_settings_source", lambda key: None)
+                client = DreamFactoryClient(ConnectionSettings.from_config(get, os.environ))
+                self._client_instance = client
+            return client
+
+    def __getstate__(self) -> dict:
+        # Never pickle a client, a lock or the config reader: only the class reference travels.
+        return {}
+
+    # -- check / diff --------------------------------------------------------------------------------
+
+    def check(self, _olds: dict, news: dict) -> CheckResult:
+        props = schema.normalise({key: _mark_unknowns(value) for key, value in news.items()})
+        failures = [CheckFailure(name, reason) for name, reason in schema.validate(props)]
+        inputs = {key: (Unknown() if value is schema.UNKNOWN else value) for key, value in props.items()}
+        for key, value in inputs.items():
+            if isinstance(value, list):
+                inputs[key] = [Unknown() if item is schema.UNKNOWN else item for item in value]
+        return CheckResult(inputs, failures)
+
+    def diff(self, _id: str, olds: dict, news: dict) -> DiffResult:
+        news = schema.normalise({key: _mark_unknowns(value) for key, value in news.items()})
+        changed = schema.changed_fields(olds, news)
+        return DiffResult(changes=bool(changed), replaces=[], delete_before_replace=False)
+
+    # -- create / read / update / delete -----------------------------------------------------------
+
+    def create(self, props: dict) -> CreateResult:
+        props = schema.normalise(props)
+        client = self._client()
+        if props["adopt_existing"]:
+            existing = client.find_cors_by_path(props["path"])
+            if existing is not None:
+                log.info("adopting existing CORS entry %s for path %r", existing["id"], props["path"])
+                return CreateResult(str(existing["id"]), self._converge(client, existing, props))
+        wire = schema.to_wire(props)
+        try:
+            record = client.create_cors(wire)
+        except BatchError as exc:
+            if exc.is_duplicate_key:
+                raise self._duplicate_path_error(client, props["path"], exc) from None
+            raise
+        except (ServerError, TransportError) as exc:
+            # The POST may have been committed before the failure; never POST twice, look instead.
+            record = self._committed_despite(client, wire, exc)
+        return CreateResult(str(record["id"]), self._outputs(record, props))
+
+    def read(self, id_: str, props: dict) -> ReadResult:
+        try:
+            record = self._client().get_cors(int(id_))
+        except NotFoundError:
+            log.info("CORS entry %s no longer exists in DreamFactory", id_)
+            return ReadResult(None, {})
+        outputs = self._outputs(record, props)
+        inputs = {name: outputs[name] for name in schema.MANAGED_FIELDS}
+        inputs["adopt_existing"] = outputs["adopt_existing"]
+        return ReadResult(id_, outputs, inputs)
+
+    def update(self, id_: str, olds: dict, news: dict) -> UpdateResult:
+        props = schema.normalise(news)
+        try:
+            record = self._client().update_cors(int(id_), schema.to_wire(props))
+        except NotFoundError:
+            raise DreamFactoryError(
+                f"CORS entry {id_} (path {olds.get('path')!r}) was deleted outside Pulumi; run `pulumi refresh` "
+                "so that the next `pulumi up` creates it again",
+                status=404,
+            ) from None
+        return UpdateResult(self._outputs(record, props))
+
+    def delete(self, id_: str, _props: dict) -> None:
+        try:
+            self._client().delete_cors(int(id_))
+        except NotFoundError:
+            log.info("CORS entry %s was already gone", id_)
+
+    # -- helpers ---------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _outputs(record: dict, props: dict) -> dict:
+        outputs = schema.from_wire(record)
+        outputs["adopt_existing"] = bool(props.get("adopt_existing", False))
+        return outputs
+
+    def _converge(self, client: DreamFactoryClient, existing: dict, props: dict) -> dict:
+        current = schema.from_wire(existing)
+        if not schema.changed_fields(current, props):
+            return self._outputs(existing, props)
+        return self._outputs(client.update_cors(existing["id"], schema.to_wire(props)), props)
+
+    @staticmethod
+    def _duplicate_path_error(client: DreamFactoryClient, path: str, cause: BatchError) -> DreamFactoryError:
+        existing = client.find_cors_by_path(path)
+        which = f" (entry id {existing['id']})" if existing else ""
+        return DreamFactoryError(
+            f"a CORS entry with path {path!r} already exists{which}; set adopt_existing=True to manage that entry "
+            "with this resource, or choose another path",
+            status=cause.status,
+            code=cause.code,
+        )
+
+    @staticmethod
+    def _committed_despite(client: DreamFactoryClient, wire: dict, failure: DreamFactoryError) -> dict:
+        try:
+            existing = client.find_cors_by_path(wire["path"])
+        except DreamFactoryError:
+            existing = None
+        if existing is None or schema.changed_fields(schema.from_wire(existing), schema.from_wire({**wire, "id": 0})):
+            raise failure
+        log.warning("create of path %r failed (%s) but the entry was stored; using it", wire["path"], failure)
+        return existing
+

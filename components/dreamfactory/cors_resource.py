@@ -1,0 +1,62 @@
+"""``CorsEntry``: the resource operators declare; its provider does the work."""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import pulumi
+from pulumi.dynamic import Resource
+
+from .cors_provider import CorsProvider
+
+
+class CorsEntry(Resource, module="dreamfactory", name="CorsEntry"):
+    """One DreamFactory CORS entry (System Settings > Config > CORS), managed through ``system/cors``."""
+
+    entry_id: pulumi.Output[int]
+    path: pulumi.Output[str]
+    origins: pulumi.Output[list]
+    description: pulumi.Output[Optional[str]]
+    headers: pulumi.Output[list]
+    exposed_headers: pulumi.Output[list]
+    max_age: pulumi.Output[int]
+    methods: pulumi.Output[list]
+    supports_credentials: pulumi.Output[bool]
+    enabled: pulumi.Output[bool]
+    adopt_existing: pulumi.Output[bool]
+    created_date: pulumi.Output[Optional[str]]
+    last_modified_date: pulumi.Output[Optional[str]]
+
+    def __init__(
+        self,
+        resource_name: str,
+        *,
+        path: pulumi.Input[str],
+        origins: pulumi.Input[Sequence[pulumi.Input[str]]],
+        methods: Optional[pulumi.Input[Sequence[pulumi.Input[str]]]] = None,
+        headers: Optional[pulumi.Input[Sequence[pulumi.Input[str]]]] = None,
+        exposed_headers: Optional[pulumi.Input[Sequence[pulumi.Input[str]]]] = None,
+        max_age: Optional[pulumi.Input[int]] = None,
+        supports_credentials: Optional[pulumi.Input[bool]] = None,
+        enabled: Optional[pulumi.Input[bool]] = None,
+        description: Optional[pulumi.Input[str]] = None,
+        adopt_existing: Optional[pulumi.Input[bool]] = None,
+        opts: Optional[pulumi.ResourceOptions] = None,
+    ) -> None:
+        props = {
+            "path": path,
+            "origins": origins,
+            "methods": methods,
+            "headers": headers,
+            "exposed_headers": exposed_headers,
+            "max_age": max_age,
+            "supports_credentials": supports_credentials,
+            "enabled": enabled,
+            "description": description,
+            "adopt_existing": adopt_existing,
+            # Outputs only: declared so that they become attributes of this resource.
+            "entry_id": None,
+            "created_date": None,
+            "last_modified_date": None,
+        }
+        super().__init__(CorsProvider(), resource_name, props, opts)
