@@ -64,7 +64,7 @@ detect_os() {
 
 pkg_installed() {
   if [ "$FAMILY" = debian ]; then
-    dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'ok installed'
+    [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null || true)" = "install ok installed" ]
   else
     rpm -q "$1" >/dev/null 2>&1
   fi
@@ -90,6 +90,8 @@ fi
 if [ "$TOOL" = ufw ]; then
   if ! command -v ufw >/dev/null 2>&1; then pkg_install ufw; changed "installed ufw"; fi
   ADDED=$(ufw show added 2>/dev/null || true)
+  # Pipes into `grep -q` are avoided throughout: grep exits at the first match, and with pipefail the
+  # writer's SIGPIPE would turn a match into a failure.
   # SSH first, so enabling the firewall cannot cut the session that runs this script.
   for rule in "$SSH_PORT/tcp" 80/tcp 443/tcp "${EXTRA_PORTS[@]}"; do
     if ! grep -qxF "ufw allow $rule" <<<"$ADDED"; then
@@ -97,7 +99,7 @@ if [ "$TOOL" = ufw ]; then
       changed "allowed $rule"
     fi
   done
-  if ! ufw status | grep -q '^Status: active'; then
+  if ! grep -q '^Status: active' <<<"$(ufw status)"; then
     ufw --force enable >/dev/null
     changed "enabled ufw"
   fi
@@ -141,7 +143,7 @@ else
         dnf install -y -q "https://dl.fedoraproject.org/pub/epel/epel-release-latest-$OS_MAJOR.noarch.rpm" >/dev/null
         changed "installed EPEL $OS_MAJOR"
       fi
-      if ! dnf repolist --enabled 2>/dev/null | grep -qi '^codeready-builder'; then
+      if ! grep -qi '^codeready-builder' <<<"$(dnf repolist --enabled 2>/dev/null)"; then
         subscription-manager status >/dev/null 2>&1 \
           || fail "this RHEL host is not registered (subscription-manager status); register it so that CodeReady Builder can be enabled for EPEL"
         subscription-manager repos --enable "codeready-builder-for-rhel-$OS_MAJOR-$(arch)-rpms" >/dev/null
@@ -150,7 +152,7 @@ else
       ;;
     *)
       if ! pkg_installed epel-release; then dnf install -y -q epel-release >/dev/null; changed "installed epel-release"; fi
-      if ! dnf repolist --enabled 2>/dev/null | grep -Eqi '^(crb|powertools)[[:space:]]'; then
+      if ! grep -Eqi '^(crb|powertools)[[:space:]]' <<<"$(dnf repolist --enabled 2>/dev/null)"; then
         crb enable >/dev/null
         changed "enabled CRB"
       fi
@@ -171,13 +173,13 @@ else
     changed "installed snapd"
   fi
   if ! systemctl is-active --quiet snapd.socket; then systemctl enable --now snapd.socket; changed "started snapd.socket"; fi
-  if [ ! -e /snap ]; then ln -s /var/lib/snapd/snap /snap; changed "linked /snap to /var/lib/snapd/snap for classic snaps"; fi
+  if [ ! -e /snap ] && [ ! -L /snap ]; then ln -s /var/lib/snapd/snap /snap; changed "linked /snap to /var/lib/snapd/snap for classic snaps"; fi
 fi
 timeout 600 snap wait system seed.loaded
 if ! snap list core >/dev/null 2>&1; then
   snap install core >/dev/null
   changed "installed the core snap"
-elif snap refresh --list 2>/dev/null | awk 'NR > 1 {print $1}' | grep -qx core; then
+elif grep -qx core <<<"$(awk 'NR > 1 {print $1}' <<<"$(snap refresh --list 2>/dev/null)")"; then
   snap refresh core >/dev/null
   changed "refreshed the core snap"
 fi
@@ -232,7 +234,7 @@ verify_https() {
     served=""
     for attempt in 1 2 3 4 5; do
       served=$(served_serial "$domain" || true)
-      [ "$served" = "$live_serial" ] && break
+      if [ "$served" = "$live_serial" ] || [ "$CERTONLY" = true ]; then break; fi
       sleep "$attempt"
     done
     if [ "$served" != "$live_serial" ]; then
@@ -291,9 +293,10 @@ for domain in "${DOMAINS[@]}"; do
     [ "$match" = 1 ] || fail "$domain resolves to ${resolved//$'\n'/ } but this host's public addresses are$PUBLIC_LOCAL; fix the DNS record so Let's Encrypt reaches this host"
   fi
 done
-if command -v ufw >/dev/null 2>&1 && ufw status | grep -q '^Status: active'; then
+UFW_STATUS=$(ufw status 2>/dev/null || true)
+if grep -q '^Status: active' <<<"$UFW_STATUS"; then
   for port in 80 443; do
-    ufw status | grep -Eq "^($port(/tcp)?|Nginx Full|Apache Full|WWW Full)[[:space:]].*ALLOW" \
+    grep -Eq "^($port(/tcp)?|Nginx Full|Apache Full|WWW Full)[[:space:]].*ALLOW" <<<"$UFW_STATUS" \
       || fail "ufw is active and does not allow $port/tcp; keep the firewall step enabled or run: ufw allow $port/tcp"
   done
 elif command -v firewall-cmd >/dev/null 2>&1 && firewall-cmd --state >/dev/null 2>&1; then

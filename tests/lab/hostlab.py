@@ -1,0 +1,257 @@
+"""A throwaway host: private mount + network namespaces, an overlayfs of ``/``, ``chroot``.
+
+Inside it run real ufw, nginx, apache, certbot, OpenSSH and pebble (Let's Encrypt's ACME test server,
+answering HTTP-01 on loopback). Only what cannot run here is shimmed (``tests/lab/shims``): the snap store,
+systemd as PID 1, and for the RHEL family dnf/rpm/subscription-manager/firewalld. Needs root.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+SHIMS = Path(__file__).with_name("shims")
+SITE_PACKAGES = Path("/usr/lib/python3/dist-packages")
+LAB_TOOLS = ("unshare", "nsenter", "chroot", "pebble", "nginx", "apache2ctl", "ufw", "openssl", "sshd", "iptables")
+LAB_PACKAGES = ("pebble", "certbot", "python3-certbot-nginx", "python3-certbot-apache", "nginx", "apache2", "ufw",
+                "iptables", "iproute2", "openssl", "openssh-server", "openssh-client", "sudo", "procps")
+ACME_DIRECTORY = "https://localhost:14000/dir"
+PEBBLE_CA = "/etc/lab-pebble/ca.pem"
+SSH_USER = "deploy"
+
+
+@dataclass(frozen=True)
+class Distro:
+    """A distribution as the lab presents it: its /etc/os-release and what the shims start with."""
+
+    key: str
+    os_id: str
+    version_id: str
+    id_like: str = ""
+    preinstalled_rpms: tuple[str, ...] = ()
+    registered: bool = False  # RHEL subscription
+
+    @property
+    def debian_family(self) -> bool:
+        return self.os_id in ("ubuntu", "debian")
+
+    def os_release(self) -> str:
+        lines = [f'ID="{self.os_id}"', f'VERSION_ID="{self.version_id}"', f'NAME="{self.os_id} (lab)"']
+        if self.id_like:
+            lines.append(f'ID_LIKE="{self.id_like}"')
+        return "\n".join(lines) + "\n"
+
+
+DISTROS = {
+    "ubuntu-22.04": Distro("ubuntu-22.04", "ubuntu", "22.04", "debian"),
+    "ubuntu-24.04": Distro("ubuntu-24.04", "ubuntu", "24.04", "debian"),
+    "debian-12": Distro("debian-12", "debian", "12"),
+    "rhel-9": Distro("rhel-9", "rhel", "9.4", "fedora", registered=True),
+    "centos-stream-9": Distro("centos-stream-9", "centos", "9", "rhel fedora"),
+    "rocky-9": Distro("rocky-9", "rocky", "9.4", "rhel centos fedora", preinstalled_rpms=("certbot",)),
+    "almalinux-8": Distro("almalinux-8", "almalinux", "8.10", "rhel centos fedora"),
+    "fedora-40": Distro("fedora-40", "fedora", "40"),
+}
+
+
+def missing_tools() -> list[str]:
+    return [tool for tool in LAB_TOOLS if shutil.which(tool) is None]
+
+
+class HostLab:
+    """One throwaway host. Use as a context manager; everything vanishes with its namespaces."""
+
+    def __init__(self, distro: Distro, domains: tuple[str, ...]):
+        self.distro = distro
+        self.domains = domains
+        self.base = Path(tempfile.mkdtemp(prefix=f"dfi-lab-{distro.key}-"))
+        self.root = self.base / "merged"
+        self.holder: Optional[subprocess.Popen] = None
+        self.background: list[subprocess.Popen] = []
+
+    # -- namespace plumbing ---------------------------------------------------------------------------
+
+    def _enter(self, *argv: str) -> list[str]:
+        assert self.holder is not None
+        return ["nsenter", "-t", str(self.holder.pid), "-m", "-n", *argv]
+
+    def host_sh(self, script: str, check: bool = True) -> subprocess.CompletedProcess:
+        """Run as root in the lab's namespaces but outside the chroot (mount plumbing)."""
+        result = subprocess.run(self._enter("bash", "-euo", "pipefail", "-c", script), text=True, capture_output=True)
+        if check and result.returncode:
+            raise RuntimeError(f"lab setup failed: {script}\n{result.stdout}\n{result.stderr}")
+        return result
+
+    def sh(self, script: str, check: bool = True, user: str = "root") -> subprocess.CompletedProcess:
+        """Run inside the host (chroot), with the bare environment an SSH session gets."""
+        path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" if user == "root" else "/usr/local/bin:/usr/bin:/bin"
+        env = ["env", "-i", "HOME=/root" if user == "root" else f"HOME=/home/{user}", f"PATH={path}",
+               "LANG=C.UTF-8", f"USER={user}"]
+        argv = self._enter("chroot", f"--userspec={user}:{user}" if user != "root" else "--userspec=0:0",
+                           str(self.root), *env, "bash", "-c", script)
+        result = subprocess.run(argv, text=True, capture_output=True)
+        if check and result.returncode:
+            raise RuntimeError(f"lab command failed ({result.returncode}): {script[:200]}\n{result.stdout}\n{result.stderr}")
+        return result
+
+    def spawn(self, script: str) -> None:
+        """Start a long-running process inside the host."""
+        argv = self._enter("chroot", str(self.root), "env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "bash", "-c", script)
+        self.background.append(subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+
+    def file(self, path: str) -> Path:
+        """A path inside the host, reached from outside through the holder's view of the mount namespace."""
+        assert self.holder is not None
+        return Path(f"/proc/{self.holder.pid}/root") / str(self.root).lstrip("/") / path.lstrip("/")
+
+    # -- lifecycle ------------------------------------------------------------------------------------------
+
+    def __enter__(self) -> "HostLab":
+        self.holder = subprocess.Popen(["unshare", "--mount", "--net", "--propagation", "private", "sleep", "infinity"])
+        time.sleep(0.1)
+        base = shlex.quote(str(self.base))
+        self.host_sh(f"""
+            mount -t tmpfs lab {base}
+            mkdir -p {base}/upper {base}/work {base}/merged
+            mount -t overlay overlay -o lowerdir=/,upperdir={base}/upper,workdir={base}/work {base}/merged
+            for dir in proc sys dev run tmp; do mkdir -p {base}/merged/$dir; done
+            mount -t proc proc {base}/merged/proc
+            mount -t sysfs sysfs {base}/merged/sys
+            mount --rbind /dev {base}/merged/dev
+            mount -t tmpfs run {base}/merged/run
+            mount -t tmpfs tmp {base}/merged/tmp
+            mkdir -p {base}/merged/run/lock
+            chmod 1777 {base}/merged/tmp {base}/merged/run/lock
+            ip link set lo up
+        """)
+        try:
+            self._provision()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self.holder is None:
+            return
+        net = os.readlink(f"/proc/{self.holder.pid}/ns/net")
+        for proc in Path("/proc").iterdir():
+            if proc.name.isdigit() and int(proc.name) != self.holder.pid:
+                try:
+                    if os.readlink(proc / "ns" / "net") == net:
+                        os.kill(int(proc.name), signal.SIGKILL)
+                except (FileNotFoundError, ProcessLookupError, PermissionError):
+                    pass
+        for process in self.background:
+            process.wait(timeout=10)
+        self.holder.kill()
+        self.holder.wait()
+        self.holder = None
+        shutil.rmtree(self.base, ignore_errors=True)
+
+    # -- the host's contents -------------------------------------------------------------------------------
+
+    def _write(self, path: str, text: str, mode: int = 0o644) -> None:
+        target = self.file(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.is_symlink() or target.exists():
+            target.unlink()
+        target.write_text(text)
+        target.chmod(mode)
+
+    def _provision(self) -> None:
+        distro = self.distro
+        self._write("/etc/os-release", distro.os_release())
+        self._write("/etc/hosts", "127.0.0.1 localhost\n" + "".join(f"127.0.0.1 {d}\n" for d in self.domains))
+        shims = self.file("/usr/lib/lab-shims")
+        shutil.copytree(SHIMS, shims)
+        staged = shims / "snap-certbot"
+        staged.mkdir()
+        for entry in SITE_PACKAGES.iterdir():
+            if entry.name.startswith(("certbot_nginx", "certbot_apache")):
+                shutil.copytree(entry, staged / entry.name)
+        for tool in ("snap", "systemctl"):
+            self._install_shim(tool)
+        if not distro.debian_family:
+            for tool in ("dnf", "rpm", "subscription-manager"):
+                self._install_shim(tool)
+            self._install_shim("dnf", as_name="yum")
+            rpms = self.file("/var/lib/lab-shims/rpms")
+            rpms.mkdir(parents=True)
+            for package in distro.preinstalled_rpms:
+                (rpms / package).touch()
+            self.file("/var/lib/lab-shims/repos").mkdir(parents=True)
+            if distro.registered:
+                self.file("/var/lib/lab-shims/registered").touch()
+            for tool in ("firewall-cmd", "firewall-offline-cmd", "crb"):
+                if self.file(f"/usr/bin/{tool}").exists():
+                    self.file(f"/usr/bin/{tool}").unlink()
+        self._write("/opt/dreamfactory/public/index.html", "<h1>DreamFactory (lab stand-in)</h1>\n")
+        self._pebble()
+        self._ssh_user()
+
+    def _install_shim(self, tool: str, as_name: Optional[str] = None) -> None:
+        for directory in ("/usr/bin", "/bin", "/usr/sbin", "/sbin"):
+            existing = self.file(f"{directory}/{as_name or tool}")
+            if existing.is_symlink() or existing.exists():
+                existing.unlink()
+        self._write(f"/usr/bin/{as_name or tool}", (SHIMS / tool).read_text(), 0o755)
+
+    def _pebble(self) -> None:
+        """A private CA for pebble's own HTTPS listener; CertbotHost gets it as acme_ca_bundle."""
+        self.sh(f"""
+            set -e
+            mkdir -p /etc/lab-pebble && cd /etc/lab-pebble
+            openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out {PEBBLE_CA} -days 30 -subj /CN=lab-pebble-ca 2>/dev/null
+            openssl req -newkey rsa:2048 -nodes -keyout key.pem -out server.csr -subj /CN=localhost 2>/dev/null
+            printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\\n' > san.ext
+            openssl x509 -req -in server.csr -CA {PEBBLE_CA} -CAkey ca.key -CAcreateserial -out cert.pem -days 30 -extfile san.ext 2>/dev/null
+            cat > config.json <<'JSON'
+{{"pebble": {{"listenAddress": "127.0.0.1:14000", "managementListenAddress": "127.0.0.1:15000",
+  "certificate": "/etc/lab-pebble/cert.pem", "privateKey": "/etc/lab-pebble/key.pem",
+  "httpPort": 80, "tlsPort": 443, "ocspResponderURL": "", "externalAccountBindingRequired": false}}}}
+JSON
+        """)
+        self.spawn("PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0 exec pebble -config /etc/lab-pebble/config.json")
+        self.wait_for("curl -sf --cacert /etc/lab-pebble/ca.pem https://localhost:14000/dir >/dev/null || "
+                      "python3 -c 'import ssl,urllib.request as u; u.urlopen(\"https://localhost:14000/dir\", "
+                      "context=ssl.create_default_context(cafile=\"/etc/lab-pebble/ca.pem\"))'", "pebble")
+
+    def _ssh_user(self) -> None:
+        self.sh(f"""
+            id {SSH_USER} >/dev/null 2>&1 || useradd -m -s /bin/bash {SSH_USER}
+            echo '{SSH_USER} ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/{SSH_USER}
+            chmod 0440 /etc/sudoers.d/{SSH_USER}
+        """)
+
+    def wait_for(self, probe: str, what: str, seconds: float = 20) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if self.sh(probe, check=False).returncode == 0:
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"{what} did not come up in the lab within {seconds}s")
+
+    # -- services under test ----------------------------------------------------------------------------------
+
+    def start_nginx(self, site: str) -> None:
+        self._write("/etc/nginx/sites-enabled/default", site)
+        self.sh("nginx")
+        self.wait_for("ss -Htln 'sport = :80' | grep -q .", "nginx")
+
+    def start_apache(self, site: str) -> None:
+        self._write("/etc/apache2/sites-enabled/000-default.conf", site)
+        self.sh("apache2ctl start")
+        self.wait_for("ss -Htln 'sport = :80' | grep -q .", "apache")
+
+    def shim_calls(self) -> list[str]:
+        log = self.file("/var/log/lab-shims.log")
+        return log.read_text().splitlines() if log.exists() else []

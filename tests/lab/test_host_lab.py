@@ -1,0 +1,161 @@
+"""The scripts CertbotHost registers, run for real on throwaway lab hosts, twice.
+
+The first run must configure the host and obtain a real certificate from pebble over HTTP-01; the
+second must change nothing, install nothing and request no certificate.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Optional
+
+import pulumi
+import pytest
+from pulumi_command import remote
+
+from tests.lab.hostlab import ACME_DIRECTORY, DISTROS, PEBBLE_CA, SSH_USER, HostLab
+from tests.support.mocks import install_mocks
+
+DOMAINS = ("df.example.com", "www.df.example.com")
+STEPS = ("firewall", "snapd", "certbot", "certificate", "renewal")
+NGINX_SITE = """server {
+    listen 80;
+    server_name df.example.com www.df.example.com;
+    root /opt/dreamfactory/public;
+    location / { try_files $uri $uri/ =404; }
+}
+"""
+APACHE_SITE = """<VirtualHost *:80>
+    ServerName df.example.com
+    ServerAlias www.df.example.com
+    DocumentRoot /opt/dreamfactory/public
+</VirtualHost>
+"""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    distro: str
+    web_server: str
+    install_certificate: bool = True
+    serve: Optional[str] = None  # the web server running on port 80 during the run
+    user: str = "root"
+
+    @property
+    def id(self) -> str:
+        mode = "installed" if self.install_certificate and self.web_server in ("nginx", "apache") else "certonly"
+        return f"{self.distro}-{self.web_server}-{mode}-{self.user}"
+
+
+SCENARIOS = [
+    Scenario("ubuntu-22.04", "nginx", serve="nginx"),
+    Scenario("ubuntu-24.04", "apache", serve="apache"),
+    Scenario("debian-12", "nginx", install_certificate=False, serve="nginx"),
+    Scenario("rhel-9", "nginx", serve="nginx"),
+    Scenario("centos-stream-9", "webroot", serve="nginx"),
+    Scenario("rocky-9", "nginx", install_certificate=False, serve="nginx"),
+    Scenario("almalinux-8", "standalone"),
+    Scenario("fedora-40", "nginx", serve="nginx"),
+]
+
+
+@dataclass
+class Durations:
+    rows: list[tuple[str, float, float]] = field(default_factory=list)
+
+
+DURATIONS = Durations()
+
+
+def registered_scripts(scenario: Scenario) -> dict[str, str]:
+    """The ``create`` of each child exactly as CertbotHost registers it (captured under Pulumi mocks)."""
+    run = install_mocks(stack="lab")
+    from components.certbot import CertbotHost
+
+    @pulumi.runtime.test
+    def declare():
+        host = CertbotHost(
+            "lab",
+            connection=remote.ConnectionArgs(host="127.0.0.1", user=scenario.user, private_key="unused"),
+            domains=list(DOMAINS), email="ops@example.com", agree_tos=True, os_family="auto",
+            web_server=scenario.web_server, install_certificate=scenario.install_certificate,
+            acme_server=ACME_DIRECTORY, acme_ca_bundle=PEBBLE_CA,
+        )
+        return host.renewal_timer
+
+    declare()
+    return {step: run.mocks.named(f"lab-{step}").inputs["create"] for step in STEPS}
+
+
+def run_steps(lab: HostLab, scripts: dict[str, str], user: str) -> dict[str, str]:
+    outputs = {}
+    for step in STEPS:
+        result = lab.sh(scripts[step], check=False, user=user)
+        assert result.returncode == 0, f"{step} failed:\n{result.stdout}\n{result.stderr}"
+        outputs[step] = result.stdout
+    return outputs
+
+
+def values(stdout: str) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in stdout.splitlines() if "=" in line and not line.startswith(" "))
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.id)
+def test_lab_host_gets_a_real_certificate_and_a_rerun_changes_nothing(scenario: Scenario):
+    scripts = registered_scripts(scenario)
+    distro = DISTROS[scenario.distro]
+    with HostLab(distro, DOMAINS) as lab:
+        if scenario.serve == "nginx":
+            lab.start_nginx(NGINX_SITE)
+        elif scenario.serve == "apache":
+            lab.start_apache(APACHE_SITE)
+
+        started = time.monotonic()
+        first = run_steps(lab, scripts, scenario.user)
+        first_seconds = time.monotonic() - started
+        for step in STEPS:
+            assert f"{step}: done (changed=1)" in first[step] or step == "renewal", first[step]
+
+        cert = lab.sh("openssl x509 -in /etc/letsencrypt/live/df.example.com/cert.pem -noout -text").stdout
+        assert "DNS:df.example.com" in cert and "DNS:www.df.example.com" in cert
+        assert "Pebble" in cert  # issued by the ACME test CA, over real HTTP-01
+        certificate = values(first["certificate"])
+        assert certificate["expires_at"].endswith("Z")
+        assert values(first["renewal"])["renewal_timer"] == "snap.certbot.renew.timer"
+        served_by_installer = scenario.install_certificate and scenario.web_server in ("nginx", "apache")
+        assert certificate["https_verified"] == ("true" if served_by_installer else "false")
+        assert "verified renewal with certbot renew --dry-run" in first["renewal"]
+        hook = lab.sh("cat /etc/letsencrypt/renewal-hooks/deploy/dreamfactory-infra-reload", check=False).stdout
+        if scenario.web_server == "standalone":
+            assert hook == ""
+        else:
+            assert "reload" in hook
+
+        if distro.debian_family:
+            status = lab.sh("ufw status").stdout
+            assert "Status: active" in status
+            assert all(f"{port}/tcp" in status for port in (22, 80, 443))
+            assert lab.sh("dpkg-query -W -f='${Status}' certbot", check=False).stdout.find("ok installed") < 0
+        else:
+            assert lab.file("/var/lib/lab-shims/firewalld/runtime/service/https").exists()
+            assert lab.file("/var/lib/lab-shims/rpms/snapd").exists()
+            assert lab.sh("readlink /snap").stdout.strip() == "/var/lib/snapd/snap"
+            assert not lab.file("/var/lib/lab-shims/rpms/certbot").exists()
+        assert lab.sh("readlink /usr/bin/certbot").stdout.strip() == "/snap/bin/certbot"
+
+        calls_before = len(lab.shim_calls())
+        archive_before = lab.sh("ls /etc/letsencrypt/archive/df.example.com").stdout
+        started = time.monotonic()
+        second = run_steps(lab, scripts, scenario.user)
+        second_seconds = time.monotonic() - started
+        for step in STEPS:
+            assert f"{step}: done (changed=0)" in second[step], second[step]
+        assert "nothing requested" in second["certificate"]
+        assert "already verified" in second["renewal"]
+        assert values(second["certificate"])["serial"] == certificate["serial"]
+        assert lab.sh("ls /etc/letsencrypt/archive/df.example.com").stdout == archive_before
+        second_calls = lab.shim_calls()[calls_before:]
+        assert not [call for call in second_calls if any(word in call for word in (" install", " remove", " enable", " upgrade"))]
+    DURATIONS.rows.append((scenario.id, first_seconds, second_seconds))
+    print(f"\nlab {scenario.id}: first run {first_seconds:.1f}s, second run {second_seconds:.1f}s")
