@@ -228,6 +228,7 @@ JSON
     def _ssh_user(self) -> None:
         self.sh(f"""
             id {SSH_USER} >/dev/null 2>&1 || useradd -m -s /bin/bash {SSH_USER}
+            usermod -p '*' {SSH_USER}  # no password, but not locked: sshd refuses locked accounts
             echo '{SSH_USER} ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/{SSH_USER}
             chmod 0440 /etc/sudoers.d/{SSH_USER}
         """)
@@ -251,6 +252,26 @@ JSON
         self._write("/etc/apache2/sites-enabled/000-default.conf", site)
         self.sh("apache2ctl start")
         self.wait_for("ss -Htln 'sport = :80' | grep -q .", "apache")
+
+    def start_sshd(self) -> None:
+        """Real OpenSSH on the host's loopback; the lab's client key logs in as the sudo user, host key pinned."""
+        self.sh(f"""
+            mkdir -p /run/sshd /etc/lab-ssh /root/.ssh /home/{SSH_USER}/.ssh
+            ssh-keygen -q -t ed25519 -N '' -f /etc/lab-ssh/host_key
+            ssh-keygen -q -t ed25519 -N '' -f /root/.ssh/lab_key
+            cp /root/.ssh/lab_key.pub /home/{SSH_USER}/.ssh/authorized_keys
+            chown -R {SSH_USER}:{SSH_USER} /home/{SSH_USER}/.ssh
+            chmod 700 /home/{SSH_USER}/.ssh
+            echo "127.0.0.1 $(cat /etc/lab-ssh/host_key.pub)" > /root/.ssh/known_hosts
+            printf 'ListenAddress 127.0.0.1\nHostKey /etc/lab-ssh/host_key\nPasswordAuthentication no\nUsePAM no\nPidFile /run/sshd.pid\n' > /etc/lab-ssh/sshd_config
+        """)
+        self.spawn("exec /usr/sbin/sshd -D -e -f /etc/lab-ssh/sshd_config")
+        self.wait_for("ss -Htln 'sport = :22' | grep -q .", "sshd")
+
+    def ssh(self, command: str) -> subprocess.CompletedProcess:
+        """Run ``command`` as remote.Command does: one SSH exec as the sudo user, nothing forwarded."""
+        return self.sh(f"ssh -i /root/.ssh/lab_key -o BatchMode=yes -o StrictHostKeyChecking=yes {SSH_USER}@127.0.0.1 "
+                       f"{shlex.quote(command)}", check=False)
 
     def shim_calls(self) -> list[str]:
         log = self.file("/var/log/lab-shims.log")

@@ -57,6 +57,7 @@ SCENARIOS = [
     Scenario("rocky-9", "nginx", install_certificate=False, serve="nginx"),
     Scenario("almalinux-8", "standalone"),
     Scenario("fedora-40", "nginx", serve="nginx"),
+    Scenario("debian-12", "webroot", serve="nginx", user=SSH_USER),  # over real SSH, as a sudo user
 ]
 
 
@@ -91,7 +92,7 @@ def registered_scripts(scenario: Scenario) -> dict[str, str]:
 def run_steps(lab: HostLab, scripts: dict[str, str], user: str) -> dict[str, str]:
     outputs = {}
     for step in STEPS:
-        result = lab.sh(scripts[step], check=False, user=user)
+        result = lab.sh(scripts[step], check=False) if user == "root" else lab.ssh(scripts[step])
         assert result.returncode == 0, f"{step} failed:\n{result.stdout}\n{result.stderr}"
         outputs[step] = result.stdout
     return outputs
@@ -110,6 +111,8 @@ def test_lab_host_gets_a_real_certificate_and_a_rerun_changes_nothing(scenario: 
             lab.start_nginx(NGINX_SITE)
         elif scenario.serve == "apache":
             lab.start_apache(APACHE_SITE)
+        if scenario.user != "root":
+            lab.start_sshd()
 
         started = time.monotonic()
         first = run_steps(lab, scripts, scenario.user)

@@ -1,0 +1,28 @@
+"""Composition root: stack settings -> CORS entries and Certbot hosts -> exports. Nothing else lives here."""
+
+import pulumi
+from pulumi_command import remote
+
+from components.certbot import CertbotHost
+from components.dreamfactory import CorsEntry
+from components.settings import load_settings
+
+settings = load_settings()
+
+cors_entries = {entry.name: CorsEntry(entry.name, **entry.arguments) for entry in settings.cors_entries}
+
+hosts = {
+    host.name: CertbotHost(
+        host.name,
+        connection=remote.ConnectionArgs(host=host.host, port=host.port, user=host.user,
+                                         private_key=host.private_key, host_key=host.host_key),
+        **host.arguments,
+    )
+    for host in settings.hosts
+}
+
+pulumi.export("corsEntryIds", {name: entry.entry_id for name, entry in cors_entries.items()})
+pulumi.export("hosts", {
+    name: {"certificatePath": host.certificate_path, "expiresAt": host.expires_at, "httpsVerified": host.https_verified}
+    for name, host in hosts.items()
+})

@@ -1,0 +1,183 @@
+"""The one reader of stack config: typed, validated settings with errors that name stack, key, index and fix.
+
+Project keys (namespace = the Pulumi project name):
+
+    corsEntries: list of {name, path, origins, methods, headers, exposedHeaders, maxAge,
+                          supportsCredentials, enabled, description, adoptExisting}
+    hosts:       list of {name, host, port, user, privateKeySecret, hostKey, osFamily, domains, email,
+                          agreeTos, webServer, webrootPath, installCertificate, firewall, staging, effEmail,
+                          acmeServer, acmeCaBundle, certName, extraPorts, upgradeSystem}
+
+``privateKeySecret`` names another config key of this project that holds the SSH private key as a secret
+(``pulumi config set --secret sshKeyDf1 < key``), so the host list itself stays readable in reviews.
+The ``dreamfactory:*`` connection keys are read by the provider's ``configure()``; here they are only checked
+to exist, so that a missing URL fails the preview instead of the first API call.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Optional
+
+import pulumi
+
+from components.certbot.spec import CertbotConfigError, build_spec
+from components.dreamfactory import cors_schema
+
+CORS_KEYS = {
+    "name": "name", "path": "path", "origins": "origins", "methods": "methods", "headers": "headers",
+    "exposedHeaders": "exposed_headers", "maxAge": "max_age", "supportsCredentials": "supports_credentials",
+    "enabled": "enabled", "description": "description", "adoptExisting": "adopt_existing",
+}
+HOST_KEYS = {
+    "name": None, "host": None, "port": None, "user": None, "privateKeySecret": None, "hostKey": None,
+    "osFamily": "os_family", "domains": "domains", "email": "email", "agreeTos": "agree_tos",
+    "webServer": "web_server", "webrootPath": "webroot_path", "installCertificate": "install_certificate",
+    "firewall": "firewall", "staging": "staging", "effEmail": "eff_email", "acmeServer": "acme_server",
+    "acmeCaBundle": "acme_ca_bundle", "certName": "cert_name", "extraPorts": "extra_ports",
+    "upgradeSystem": "upgrade_system",
+}
+_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_CAMEL = {snake: camel for camel, snake in {**CORS_KEYS, **{k: v for k, v in HOST_KEYS.items() if v}}.items()}
+
+
+class SettingsError(ValueError):
+    """Stack config that cannot work; the message says where and how to fix it."""
+
+
+@dataclass(frozen=True)
+class CorsEntrySettings:
+    name: str
+    arguments: dict[str, Any]  # CorsEntry keyword arguments
+
+
+@dataclass(frozen=True)
+class HostSettings:
+    name: str
+    host: str
+    port: int
+    user: str
+    private_key: pulumi.Output[str]
+    host_key: Optional[str]
+    arguments: dict[str, Any]  # CertbotHost keyword arguments besides connection
+
+
+@dataclass(frozen=True)
+class Settings:
+    stack: str
+    cors_entries: tuple[CorsEntrySettings, ...]
+    hosts: tuple[HostSettings, ...]
+
+
+def _error(stack: str, where: str, reason: str) -> SettingsError:
+    return SettingsError(f"stack {stack!r}, config {where}: {reason}")
+
+
+def _check_keys(stack: str, where: str, item: Mapping[str, Any], allowed: Mapping[str, Any]) -> None:
+    for key in item:
+        if key not in allowed:
+            close = difflib.get_close_matches(key, list(allowed), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f"; allowed keys: {', '.join(allowed)}"
+            raise _error(stack, f"{where}.{key}", f"unknown key (a typo would silently do nothing){hint}")
+
+
+def _list_of_items(stack: str, key: str, raw: Any) -> list[Mapping[str, Any]]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list) or not all(isinstance(item, dict) for item in raw):
+        raise _error(stack, key, "must be a list of objects (YAML `- name: ...` items)")
+    return raw
+
+
+def _name(stack: str, where: str, item: Mapping[str, Any], seen: set[str]) -> str:
+    name = item.get("name")
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise _error(stack, f"{where}.name", "required: lower-case letters, digits and '-' (it names the resource)")
+    if name in seen:
+        raise _error(stack, f"{where}.name", f"{name!r} is used twice; resource names must be unique")
+    seen.add(name)
+    return name
+
+
+def parse_cors_entries(stack: str, key: str, raw: Any) -> tuple[CorsEntrySettings, ...]:
+    entries, names, paths = [], set(), {}
+    for index, item in enumerate(_list_of_items(stack, key, raw)):
+        where = f"{key}[{index}]"
+        _check_keys(stack, where, item, CORS_KEYS)
+        name = _name(stack, where, item, names)
+        arguments = {CORS_KEYS[k]: v for k, v in item.items() if k != "name"}
+        failures = cors_schema.validate(cors_schema.normalise(arguments))
+        if failures:
+            field, reason = failures[0]
+            raise _error(stack, f"{where}.{_CAMEL.get(field, field)}", reason)
+        path = cors_schema.normalise(arguments)["path"]
+        if path in paths:
+            raise _error(stack, f"{where}.path", f"{path!r} is also the path of {paths[path]!r}; DreamFactory keeps "
+                                                 "paths unique, so merge the two entries")
+        paths[path] = name
+        entries.append(CorsEntrySettings(name, arguments))
+    return tuple(entries)
+
+
+def parse_hosts(stack: str, key: str, raw: Any, secret: Callable[[str], Optional[pulumi.Output[str]]]) -> tuple[HostSettings, ...]:
+    hosts, names = [], set()
+    for index, item in enumerate(_list_of_items(stack, key, raw)):
+        where = f"{key}[{index}]"
+        _check_keys(stack, where, item, HOST_KEYS)
+        name = _name(stack, where, item, names)
+        address = item.get("host")
+        if not isinstance(address, str) or not address or any(c.isspace() for c in address):
+            raise _error(stack, f"{where}.host", "required: the address or DNS name SSH connects to")
+        port, user = item.get("port", 22), item.get("user", "root")
+        key_name = item.get("privateKeySecret")
+        if not isinstance(key_name, str) or not key_name:
+            raise _error(stack, f"{where}.privateKeySecret", "required: the name of a secret config key holding the "
+                                                             "SSH private key (pulumi config set --secret <name> < key)")
+        private_key = secret(key_name)
+        if private_key is None:
+            raise _error(stack, f"{where}.privateKeySecret", f"config key {key_name!r} is not set; run: "
+                                                             f"pulumi config set --secret {key_name} < ~/.ssh/id_ed25519")
+        host_key = item.get("hostKey")
+        if host_key is not None and (not isinstance(host_key, str) or len(host_key.split()) < 2):
+            raise _error(stack, f"{where}.hostKey", "must be an authorized_keys-format public key, e.g. the output "
+                                                    "of ssh-keyscan -t ed25519 <host> without the host name")
+        arguments = {snake: item[camel] for camel, snake in HOST_KEYS.items() if snake and camel in item}
+        try:
+            build_spec(ssh_port=port, user=user, **{"agree_tos": False, **arguments})
+        except CertbotConfigError as exc:
+            field = re.search(r"argument '([^']+)'", str(exc))
+            camel = _CAMEL.get(field.group(1), field.group(1)) if field else "?"
+            camel = {"connection.port": "port", "connection.user": "user"}.get(camel, camel)
+            raise _error(stack, f"{where}.{camel}", str(exc).split(": ", 1)[-1]) from None
+        hosts.append(HostSettings(name, address, int(port), user, private_key, host_key, arguments))
+    return tuple(hosts)
+
+
+def check_dreamfactory_connection(stack: str, config: pulumi.Config, environ: Mapping[str, str]) -> None:
+    url = config.get("url") or environ.get("DREAMFACTORY_URL")
+    if not url:
+        raise _error(stack, "dreamfactory:url", "not set; run: pulumi config set dreamfactory:url https://df.example.com "
+                                                "(or export DREAMFACTORY_URL)")
+    if not re.match(r"^https?://[^\s/?#]+", url):
+        raise _error(stack, "dreamfactory:url", f"{url!r} must be an http(s) URL such as https://df.example.com")
+    has_password = config.get_secret("password") is not None or environ.get("DREAMFACTORY_PASSWORD")
+    has_login = (config.get("email") or environ.get("DREAMFACTORY_EMAIL")) and has_password
+    has_token = config.get_secret("sessionToken") is not None or environ.get("DREAMFACTORY_SESSION_TOKEN")
+    if not (has_login or has_token):
+        raise _error(stack, "dreamfactory:email/password", "no credentials; run: pulumi config set dreamfactory:email "
+                                                           "admin@example.com && pulumi config set --secret "
+                                                           "dreamfactory:password (or dreamfactory:sessionToken)")
+
+
+def load_settings() -> Settings:
+    """Read and validate this stack's config (call from the program, under the engine or mocks)."""
+    stack = pulumi.get_stack()
+    project = pulumi.Config()
+    cors_entries = parse_cors_entries(stack, "corsEntries", project.get_object("corsEntries"))
+    hosts = parse_hosts(stack, "hosts", project.get_object("hosts"), project.get_secret)
+    if cors_entries:
+        check_dreamfactory_connection(stack, pulumi.Config("dreamfactory"), os.environ)
+    return Settings(stack, cors_entries, hosts)

@@ -1,0 +1,99 @@
+"""Stack settings: every bad value is refused naming the stack, the key, the list index and the fix."""
+
+from __future__ import annotations
+
+import pulumi
+import pytest
+
+from components.settings import SettingsError, check_dreamfactory_connection, parse_cors_entries, parse_hosts
+
+ENTRY = {"name": "spa", "path": "api/v2/*", "origins": ["https://app.example.com"]}
+HOST = {"name": "df-1", "host": "203.0.113.10", "privateKeySecret": "sshKey", "domains": ["df.example.com"],
+        "email": "ops@example.com", "agreeTos": True}
+
+
+def secret(name):
+    return pulumi.Output.secret("KEY") if name == "sshKey" else None
+
+
+def test_valid_entries_become_cors_entry_arguments():
+    [entry] = parse_cors_entries("dev", "corsEntries", [{**ENTRY, "maxAge": 60, "exposedHeaders": ["X-A"]}])
+    assert entry.name == "spa"
+    assert entry.arguments == {"path": "api/v2/*", "origins": ["https://app.example.com"], "max_age": 60,
+                               "exposed_headers": ["X-A"]}
+
+
+@pytest.mark.parametrize(
+    "items, where, words",
+    [
+        ("nope", "corsEntries", "list of objects"),
+        ([{**ENTRY, "orgins": ["*"]}], "corsEntries[0].orgins", "did you mean 'origins'"),
+        ([{**ENTRY, "name": "Bad Name"}], "corsEntries[0].name", "lower-case"),
+        ([ENTRY, ENTRY], "corsEntries[1].name", "used twice"),
+        ([ENTRY, {**ENTRY, "name": "other"}], "corsEntries[1].path", "merge"),
+        ([{**ENTRY, "path": "/api/v2/*"}], "corsEntries[0].path", "'api/v2/*'"),
+        ([{**ENTRY, "maxAge": -5}], "corsEntries[0].maxAge", ">= 0"),
+        ([{**ENTRY, "origins": ["*"], "supportsCredentials": True}], "corsEntries[0].supportsCredentials", "wildcard"),
+    ],
+)
+def test_bad_cors_entries(items, where, words):
+    with pytest.raises(SettingsError) as caught:
+        parse_cors_entries("prod", "corsEntries", items)
+    assert f"stack 'prod', config {where}:" in str(caught.value) and words in str(caught.value)
+
+
+def test_valid_host():
+    [host] = parse_hosts("dev", "hosts", [{**HOST, "user": "deploy", "port": 2222, "webServer": "apache"}], secret)
+    assert (host.name, host.host, host.port, host.user) == ("df-1", "203.0.113.10", 2222, "deploy")
+    assert host.arguments["web_server"] == "apache" and host.arguments["agree_tos"] is True
+    assert isinstance(host.private_key, pulumi.Output)
+
+
+@pytest.mark.parametrize(
+    "item, where, words",
+    [
+        ({**HOST, "webserver": "nginx"}, "hosts[0].webserver", "did you mean 'webServer'"),
+        ({**HOST, "host": ""}, "hosts[0].host", "required"),
+        ({**HOST, "privateKeySecret": None}, "hosts[0].privateKeySecret", "pulumi config set --secret"),
+        ({**HOST, "privateKeySecret": "missing"}, "hosts[0].privateKeySecret", "'missing' is not set"),
+        ({**HOST, "hostKey": "AAAA"}, "hosts[0].hostKey", "authorized_keys"),
+        ({**HOST, "agreeTos": False}, "hosts[0].agreeTos", "must be True"),
+        ({**HOST, "domains": ["df.example.com;reboot"]}, "hosts[0].domains", "plain DNS name"),
+        ({**HOST, "webServer": "caddy"}, "hosts[0].webServer", "not one of"),
+        ({**HOST, "port": 0}, "hosts[0].port", "TCP port"),
+        ({**HOST, "user": "a b"}, "hosts[0].user", "Unix user"),
+    ],
+)
+def test_bad_hosts(item, where, words):
+    with pytest.raises(SettingsError) as caught:
+        parse_hosts("staging", "hosts", [item], secret)
+    assert f"stack 'staging', config {where}:" in str(caught.value) and words in str(caught.value)
+
+
+class FakeConfig:
+    def __init__(self, values):
+        self.values = values
+
+    def get(self, key):
+        return self.values.get(key)
+
+    def get_secret(self, key):
+        return self.values.get(key)
+
+
+@pytest.mark.parametrize(
+    "values, environ, words",
+    [
+        ({}, {}, "dreamfactory:url: not set"),
+        ({"url": "df.example.com"}, {}, "http(s) URL"),
+        ({"url": "https://df.example.com", "email": "a@b.c"}, {}, "no credentials"),
+    ],
+)
+def test_dreamfactory_connection_is_checked_at_preview(values, environ, words):
+    with pytest.raises(SettingsError, match=words.replace("(", r"\(").replace(")", r"\)")):
+        check_dreamfactory_connection("dev", FakeConfig(values), environ)
+
+
+def test_dreamfactory_connection_from_environment():
+    check_dreamfactory_connection("dev", FakeConfig({}), {"DREAMFACTORY_URL": "https://x.example.com",
+                                                         "DREAMFACTORY_SESSION_TOKEN": "t"})

@@ -1,0 +1,76 @@
+"""Every stacks/Pulumi.<stack>.yaml, loaded through the real __main__.py under Pulumi mocks."""
+
+from __future__ import annotations
+
+import json
+import runpy
+from pathlib import Path
+
+import pulumi
+import pytest
+import yaml
+from pulumi.runtime import rpc
+
+from tests.support.mocks import install_mocks
+
+ROOT = Path(__file__).resolve().parents[2]
+STACK_FILES = sorted((ROOT / "stacks").glob("Pulumi.*.yaml"))
+PROJECT = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())["name"]
+
+
+def stack_config(path: Path) -> tuple[dict[str, str], dict]:
+    config = yaml.safe_load(path.read_text())["config"]
+    values = {key: json.dumps(value) if isinstance(value, (list, dict)) else str(value) for key, value in config.items()}
+    return values, config
+
+
+def command_outputs(typ, name, inputs):
+    if typ == "command:remote:Command":
+        return {"stdout": "expires_at=2031-01-01T00:00:00Z\nserial=01\nhttps_verified=true\n"
+                          "renewal_timer=snap.certbot.renew.timer", "stderr": ""}
+    return {"entry_id": 7} if typ.startswith("pulumi-python:dynamic") else {}
+
+
+def test_every_stack_file_is_tested():
+    assert {path.name for path in STACK_FILES} >= {"Pulumi.local.yaml", "Pulumi.dev.yaml", "Pulumi.staging.yaml",
+                                                   "Pulumi.prod.yaml"}
+
+
+@pytest.mark.parametrize("path", STACK_FILES, ids=lambda p: p.name)
+def test_stack_file_yields_its_resources(path, monkeypatch):
+    stack = path.name.split(".")[1]
+    values, config = stack_config(path)
+    hosts = config.get(f"{PROJECT}:hosts", [])
+    secret_keys = sorted({f"{PROJECT}:{host['privateKeySecret']}" for host in hosts})
+    for key in secret_keys:
+        values[key] = f"-----BEGIN OPENSSH PRIVATE KEY----- test key for {key}"
+    monkeypatch.setenv("DREAMFACTORY_PASSWORD", "test-password")
+    run = install_mocks(project=PROJECT, stack=stack, outputs=command_outputs)
+    pulumi.runtime.set_all_config(values, secret_keys)
+
+    @pulumi.runtime.test
+    def program():
+        namespace = runpy.run_path(str(ROOT / "__main__.py"))
+        outputs = [host.renewal_timer for host in namespace["hosts"].values()]
+        outputs += [entry.entry_id for entry in namespace["cors_entries"].values()]
+        return pulumi.Output.all(*outputs)
+
+    program()
+    registered = run.mocks.registrations
+    entries = [r for r in registered if r.typ == "pulumi-python:dynamic/dreamfactory:CorsEntry"]
+    assert [r.inputs["path"] for r in entries] == [e["path"] for e in config.get(f"{PROJECT}:corsEntries", [])]
+    components = [r for r in registered if r.typ == "dreamfactory:certbot:CertbotHost"]
+    assert [r.name for r in components] == [host["name"] for host in hosts]
+    for host in hosts:
+        commands = [r for r in registered if r.typ == "command:remote:Command" and r.name.startswith(host["name"] + "-")]
+        assert [r.name.rsplit("-", 1)[1] for r in commands] == ["firewall", "snapd", "certbot", "certificate", "renewal"]
+        connection = rpc.unwrap_rpc_secret(commands[0].inputs["connection"])
+        assert connection["host"] == host["host"] and connection.get("hostKey") == host.get("hostKey")
+        assert "test key for" in connection["privateKey"]
+        script = commands[3].inputs["create"]
+        assert ("STAGING=true" in script) == bool(host.get("staging"))
+    if stack.startswith("prod"):
+        assert hosts and all(host.get("hostKey") for host in hosts)
+        assert not any(host.get("staging") or host.get("acmeServer") for host in hosts)
+    if stack == "local":
+        assert not hosts and config["dreamfactory:url"].startswith("http://127.0.0.1:")

@@ -1,0 +1,1 @@
+"""Operator tools that run outside Pulumi (they use components/, nothing uses them)."""
