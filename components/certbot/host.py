@@ -66,7 +66,10 @@ class CertbotHost(pulumi.ComponentResource):
             ssh_port=_plain(connection.port, 22, "connection.port"),
             user=_plain(connection.user, "root", "connection.user"),
         )
-        super().__init__("dreamfactory:certbot:CertbotHost", resource_name, None, opts)
+        # Registered as the component's inputs so that policy packs can check them (policy/rules.py).
+        policy_view = {"domains": list(spec.domains), "web_server": spec.web_server, "staging": spec.staging,
+                       "acme_server": spec.acme_server, "host_key_pinned": connection.host_key is not None}
+        super().__init__("dreamfactory:certbot:CertbotHost", resource_name, policy_view, opts)
         if connection.host_key is None:
             pulumi.log.warn(f"{resource_name}: no connection.host_key, so the host's SSH key is not verified; "
                             "pin it (ssh-keyscan over a trusted path) for production", resource=self)

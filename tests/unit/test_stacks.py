@@ -11,6 +11,7 @@ import pytest
 import yaml
 from pulumi.runtime import rpc
 
+from policy.rules import RULES
 from tests.support.mocks import install_mocks
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,9 +59,9 @@ def test_stack_file_yields_its_resources(path, monkeypatch):
     program()
     registered = run.mocks.registrations
     entries = [r for r in registered if r.typ == "pulumi-python:dynamic/dreamfactory:CorsEntry"]
-    assert [r.inputs["path"] for r in entries] == [e["path"] for e in config.get(f"{PROJECT}:corsEntries", [])]
+    assert sorted(r.inputs["path"] for r in entries) == sorted(e["path"] for e in config.get(f"{PROJECT}:corsEntries", []))
     components = [r for r in registered if r.typ == "dreamfactory:certbot:CertbotHost"]
-    assert [r.name for r in components] == [host["name"] for host in hosts]
+    assert sorted(r.name for r in components) == sorted(host["name"] for host in hosts)
     for host in hosts:
         commands = [r for r in registered if r.typ == "command:remote:Command" and r.name.startswith(host["name"] + "-")]
         assert [r.name.rsplit("-", 1)[1] for r in commands] == ["firewall", "snapd", "certbot", "certificate", "renewal"]
@@ -69,8 +70,17 @@ def test_stack_file_yields_its_resources(path, monkeypatch):
         assert "test key for" in connection["privateKey"]
         script = commands[3].inputs["create"]
         assert ("STAGING=true" in script) == bool(host.get("staging"))
+    # The policy pack sees these registrations: no stack may break a mandatory rule.
+    mandatory = [(name, r.name, message) for r in registered for name, _, rule, level in RULES
+                 if level == "mandatory" and (message := rule(r.typ, r.inputs, stack))]
+    assert mandatory == []
+    advisories = {(name, r.name) for r in registered for name, _, rule, level in RULES
+                  if level == "advisory" and rule(r.typ, r.inputs, stack)}
     if stack.startswith("prod"):
-        assert hosts and all(host.get("hostKey") for host in hosts)
+        assert hosts and all(host.get("hostKey") for host in hosts) and advisories == set()
         assert not any(host.get("staging") or host.get("acmeServer") for host in hosts)
+    if stack == "dev":
+        assert ("certbot-pinned-host-key", "df-dev-1") in advisories
     if stack == "local":
         assert not hosts and config["dreamfactory:url"].startswith("http://127.0.0.1:")
+        assert advisories == {("cors-wildcard-origin", "files-readonly")}

@@ -1,0 +1,67 @@
+"""The policy pack's rules as plain functions of (resource type, props, stack): unit-testable without an engine.
+
+Props are what the resources register: CorsEntry keeps its snake_case argument names; CertbotHost registers
+domains, web_server, staging, acme_server and host_key_pinned for exactly these checks.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Optional
+
+CORS_ENTRY = "pulumi-python:dynamic/dreamfactory:CorsEntry"
+CERTBOT_HOST = "dreamfactory:certbot:CertbotHost"
+
+
+def is_production(stack: str) -> bool:
+    return stack.startswith("prod")
+
+
+def wildcard_origin_with_credentials(resource_type: str, props: Mapping[str, Any], stack: str) -> Optional[str]:
+    if resource_type == CORS_ENTRY and "*" in (props.get("origins") or []) and props.get("supports_credentials"):
+        return ("origins contains '*' while supports_credentials is true: browsers refuse it and it would expose "
+                "credentialed responses to any site; list the exact origins")
+    return None
+
+
+def wildcard_origin(resource_type: str, props: Mapping[str, Any], stack: str) -> Optional[str]:
+    if resource_type == CORS_ENTRY and "*" in (props.get("origins") or []):
+        return f"path {props.get('path')!r} allows any origin ('*'); list the front ends that need it"
+    return None
+
+
+def wildcard_origin_in_production(resource_type: str, props: Mapping[str, Any], stack: str) -> Optional[str]:
+    return wildcard_origin(resource_type, props, stack) if is_production(stack) else None
+
+
+def wildcard_origin_outside_production(resource_type: str, props: Mapping[str, Any], stack: str) -> Optional[str]:
+    return None if is_production(stack) else wildcard_origin(resource_type, props, stack)
+
+
+def untrusted_ca_in_production(resource_type: str, props: Mapping[str, Any], stack: str) -> Optional[str]:
+    if resource_type != CERTBOT_HOST or not is_production(stack):
+        return None
+    if props.get("staging"):
+        return "staging=true on a production stack: browsers will not trust Let's Encrypt staging certificates"
+    if props.get("acme_server"):
+        return f"acme_server {props['acme_server']!r} on a production stack: use Let's Encrypt production"
+    return None
+
+
+def unpinned_host_key(resource_type: str, props: Mapping[str, Any], stack: str) -> Optional[str]:
+    if resource_type == CERTBOT_HOST and not props.get("host_key_pinned"):
+        return "connection.host_key is not set, so the SSH host key is not verified; pin it (hostKey in the stack file)"
+    return None
+
+
+# (name, description, rule, enforcement) in the order the pack lists them.
+RULES = (
+    ("cors-no-wildcard-origin-with-credentials", "No CORS entry allows any origin with credentials",
+     wildcard_origin_with_credentials, "mandatory"),
+    ("cors-no-wildcard-origin-in-production", "No CORS entry allows any origin on prod* stacks",
+     wildcard_origin_in_production, "mandatory"),
+    ("cors-wildcard-origin", "CORS entries that allow any origin (outside prod* stacks)",
+     wildcard_origin_outside_production, "advisory"),
+    ("certbot-production-ca-in-production", "Hosts on prod* stacks use Let's Encrypt production",
+     untrusted_ca_in_production, "mandatory"),
+    ("certbot-pinned-host-key", "Hosts pin their SSH host key", unpinned_host_key, "advisory"),
+)
