@@ -319,6 +319,36 @@ case "$WEB_SERVER" in
     [ -d "$WEBROOT_PATH" ] || fail "webroot_path $WEBROOT_PATH does not exist; point it at the document root the web server serves on port 80" ;;
 esac
 
+# DreamFactory's installer writes a <VirtualHost *:80> without ServerName; certbot's apache plugin then cannot
+# tell which vhost serves which name and stops with "vhost ambiguity" for two or more domains (seen in the lab).
+# Name the installer's vhost once, check the configuration, and put the original back if the check fails.
+if [ "$WEB_SERVER" = apache ]; then
+  if [ -d /etc/apache2/sites-enabled ]; then SITES=/etc/apache2/sites-enabled; else SITES=/etc/httpd/conf.d; fi
+  if ! grep -EqRi "^[[:space:]]*Server(Name|Alias)[[:space:]]+([^#]*[[:space:]])?${DOMAINS[0]//./\\.}([[:space:]]|$)" "$SITES" 2>/dev/null; then
+    mapfile -t UNNAMED < <(grep -lEi '^[[:space:]]*<VirtualHost[[:space:]]+[^>]*:80>' "$SITES"/*.conf 2>/dev/null \
+      | while read -r site; do grep -qEi '^[[:space:]]*ServerName[[:space:]]' "$site" || echo "$site"; done)
+    if [ "${#UNNAMED[@]}" -ne 1 ]; then
+      fail "no Apache vhost names ${DOMAINS[0]} and ${#UNNAMED[@]} port-80 vhosts have no ServerName; add 'ServerName ${DOMAINS[0]}' (and ServerAlias for the other domains) to the <VirtualHost *:80> that serves DreamFactory"
+    fi
+    SITE=$(readlink -f "${UNNAMED[0]}")
+    BACKUP=$VERIFIED_DIR/$(basename "$SITE").before-servername
+    install -d -m 0700 "$VERIFIED_DIR"
+    cp -p "$SITE" "$BACKUP"
+    awk -v name="${DOMAINS[0]}" -v aliases="${DOMAINS[*]:1}" '
+      { print }
+      !done && tolower($0) ~ /^[[:space:]]*<virtualhost[[:space:]]+[^>]*:80>/ {
+        print "    ServerName " name
+        if (aliases != "") print "    ServerAlias " aliases
+        done = 1
+      }' "$BACKUP" > "$SITE"
+    if ! output=$("$ctl" configtest 2>&1); then
+      cp -p "$BACKUP" "$SITE"
+      fail "adding ServerName to $SITE broke the Apache configuration, so the original was restored: $output"
+    fi
+    changed "named the vhost in $SITE: ServerName ${DOMAINS[0]}${DOMAINS[1]:+, ServerAlias ${DOMAINS[*]:1}} (original kept in $VERIFIED_DIR)"
+  fi
+fi
+
 # 3. Issue: one request, never --force-renewal except for the guarded CA switch above.
 ARGS=(--non-interactive --agree-tos -m "$EMAIL" --cert-name "$CERT_NAME")
 for domain in "${DOMAINS[@]}"; do ARGS+=(-d "$domain"); done
@@ -431,6 +461,7 @@ def _variables(step: str, spec: CertbotSpec) -> list[str]:
             _assign("STAGING", spec.staging),
             _assign("EFF_EMAIL", spec.eff_email),
             _assign("LETS_ENCRYPT_PRODUCTION", LETS_ENCRYPT_PRODUCTION),
+            _assign("VERIFIED_DIR", VERIFIED_DIR),
         ]
     elif step == "renewal":
         lines += [

@@ -248,9 +248,13 @@ JSON
         self.sh("nginx")
         self.wait_for("ss -Htln 'sport = :80' | grep -q .", "nginx")
 
+    def add_nginx_site(self, name: str, site: str) -> None:
+        self._write(f"/etc/nginx/sites-enabled/{name}", site)
+        self.sh("nginx -t && nginx -s reload")
+
     def start_apache(self, site: str) -> None:
         self._write("/etc/apache2/sites-enabled/000-default.conf", site)
-        self.sh("apache2ctl start")
+        self.sh("a2enmod -q rewrite && apache2ctl start")
         self.wait_for("ss -Htln 'sport = :80' | grep -q .", "apache")
 
     def start_sshd(self) -> None:
@@ -272,6 +276,10 @@ JSON
         """Run ``command`` as remote.Command does: one SSH exec as the sudo user, nothing forwarded."""
         return self.sh(f"ssh -i /root/.ssh/lab_key -o BatchMode=yes -o StrictHostKeyChecking=yes {SSH_USER}@127.0.0.1 "
                        f"{shlex.quote(command)}", check=False)
+
+    def add_apache_site(self, name: str, site: str) -> None:
+        self._write(f"/etc/apache2/sites-enabled/{name}.conf", site)
+        self.sh("apache2ctl configtest && apache2ctl graceful")
 
     def shim_calls(self) -> list[str]:
         log = self.file("/var/log/lab-shims.log")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Optional
 
 import pulumi
@@ -19,19 +20,11 @@ from tests.support.mocks import install_mocks
 
 DOMAINS = ("df.example.com", "www.df.example.com")
 STEPS = ("firewall", "snapd", "certbot", "certificate", "renewal")
-NGINX_SITE = """server {
-    listen 80;
-    server_name df.example.com www.df.example.com;
-    root /opt/dreamfactory/public;
-    location / { try_files $uri $uri/ =404; }
-}
-"""
-APACHE_SITE = """<VirtualHost *:80>
-    ServerName df.example.com
-    ServerAlias www.df.example.com
-    DocumentRoot /opt/dreamfactory/public
-</VirtualHost>
-"""
+SITES = Path(__file__).with_name("sites")
+# DreamFactory's installer sites: nginx `default_server` and Apache `<VirtualHost *:80>`, both without a name.
+NGINX_SITE = (SITES / "dreamfactory-nginx.conf").read_text()
+APACHE_SITE = (SITES / "dreamfactory-apache.conf").read_text()
+NGINX_TLS_SITE = (SITES / "dreamfactory-nginx-tls.conf").read_text()
 
 
 @dataclass(frozen=True)
@@ -41,6 +34,7 @@ class Scenario:
     install_certificate: bool = True
     serve: Optional[str] = None  # the web server running on port 80 during the run
     user: str = "root"
+    operator_adds_tls: bool = False  # after the first run, serve the certificate as an operator would (certonly)
 
     @property
     def id(self) -> str:
@@ -57,7 +51,8 @@ SCENARIOS = [
     Scenario("rocky-9", "nginx", install_certificate=False, serve="nginx"),
     Scenario("almalinux-8", "standalone"),
     Scenario("fedora-40", "nginx", serve="nginx"),
-    Scenario("debian-12", "webroot", serve="nginx", user=SSH_USER),  # over real SSH, as a sudo user
+    # Over real SSH as a sudo user; then the operator serves the certificate, which the re-run verifies.
+    Scenario("debian-12", "webroot", serve="nginx", user=SSH_USER, operator_adds_tls=True),
 ]
 
 
@@ -147,6 +142,15 @@ def test_lab_host_gets_a_real_certificate_and_a_rerun_changes_nothing(scenario: 
             assert not lab.file("/var/lib/lab-shims/rpms/certbot").exists()
         assert lab.sh("readlink /usr/bin/certbot").stdout.strip() == "/snap/bin/certbot"
 
+        if scenario.web_server == "apache":
+            site = lab.sh("cat /etc/apache2/sites-enabled/000-default.conf").stdout
+            assert "ServerName df.example.com" in site and "ServerAlias www.df.example.com" in site
+            assert "named the vhost" in first["certificate"]
+        else:
+            assert "named the vhost" not in first["certificate"]  # nginx's installer site works unchanged
+        if scenario.operator_adds_tls:
+            lab.add_nginx_site("dreamfactory-tls", NGINX_TLS_SITE)
+
         calls_before = len(lab.shim_calls())
         archive_before = lab.sh("ls /etc/letsencrypt/archive/df.example.com").stdout
         started = time.monotonic()
@@ -155,6 +159,8 @@ def test_lab_host_gets_a_real_certificate_and_a_rerun_changes_nothing(scenario: 
         for step in STEPS:
             assert f"{step}: done (changed=0)" in second[step], second[step]
         assert "nothing requested" in second["certificate"]
+        https_now = served_by_installer or scenario.operator_adds_tls
+        assert values(second["certificate"])["https_verified"] == ("true" if https_now else "false")
         assert "already verified" in second["renewal"]
         assert values(second["certificate"])["serial"] == certificate["serial"]
         assert lab.sh("ls /etc/letsencrypt/archive/df.example.com").stdout == archive_before
@@ -162,3 +168,18 @@ def test_lab_host_gets_a_real_certificate_and_a_rerun_changes_nothing(scenario: 
         assert not [call for call in second_calls if any(word in call for word in (" install", " remove", " enable", " upgrade"))]
     DURATIONS.rows.append((scenario.id, first_seconds, second_seconds))
     print(f"\nlab {scenario.id}: first run {first_seconds:.1f}s, second run {second_seconds:.1f}s")
+
+
+def test_apache_with_two_unnamed_vhosts_is_refused_before_any_request():
+    scenario = Scenario("ubuntu-24.04", "apache", serve="apache")
+    scripts = registered_scripts(scenario)
+    with HostLab(DISTROS[scenario.distro], DOMAINS) as lab:
+        lab.start_apache(APACHE_SITE)
+        lab.add_apache_site("second-app", APACHE_SITE.replace("/opt/dreamfactory/public", "/var/www/html"))
+        for step in STEPS[:3]:
+            assert lab.sh(scripts[step], check=False).returncode == 0
+        result = lab.sh(scripts["certificate"], check=False)
+        assert result.returncode == 1
+        assert "2 port-80 vhosts have no ServerName; add 'ServerName df.example.com'" in result.stderr
+        assert not lab.file("/etc/letsencrypt/live").exists()  # no certificate was requested
+        assert lab.sh("cat /etc/apache2/sites-enabled/000-default.conf").stdout == APACHE_SITE  # nothing edited
