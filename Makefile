@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: venv test up down
+.PHONY: venv test up down bench
 venv: $(VENV)/.installed
 
 $(VENV)/.installed: requirements.txt
@@ -19,3 +19,6 @@ up: venv
 
 down: venv
 	./scripts/local-stack down
+
+bench: venv
+	$(PY) -m bench

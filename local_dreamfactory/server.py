@@ -23,6 +23,10 @@ TEST_PREFIX = "/_test/"
 class Handler(BaseHTTPRequestHandler):
     server: "LocalDreamFactory"
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in one segment; otherwise Nagle plus the client's delayed ACK stall every
+    # keep-alive response by about 40 ms.
+    disable_nagle_algorithm = True
+    wbufsize = 64 * 1024
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         if self.server.verbose:

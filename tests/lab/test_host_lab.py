@@ -93,6 +93,16 @@ def run_steps(lab: HostLab, scripts: dict[str, str], user: str) -> dict[str, str
     return outputs
 
 
+def prepare(lab: HostLab, scenario: Scenario) -> None:
+    """Start what the scenario's host runs before CertbotHost arrives."""
+    if scenario.serve == "nginx":
+        lab.start_nginx(NGINX_SITE)
+    elif scenario.serve == "apache":
+        lab.start_apache(APACHE_SITE)
+    if scenario.user != "root":
+        lab.start_sshd()
+
+
 def values(stdout: str) -> dict[str, str]:
     return dict(line.split("=", 1) for line in stdout.splitlines() if "=" in line and not line.startswith(" "))
 
@@ -102,12 +112,7 @@ def test_lab_host_gets_a_real_certificate_and_a_rerun_changes_nothing(scenario: 
     scripts = registered_scripts(scenario)
     distro = DISTROS[scenario.distro]
     with HostLab(distro, DOMAINS) as lab:
-        if scenario.serve == "nginx":
-            lab.start_nginx(NGINX_SITE)
-        elif scenario.serve == "apache":
-            lab.start_apache(APACHE_SITE)
-        if scenario.user != "root":
-            lab.start_sshd()
+        prepare(lab, scenario)
 
         started = time.monotonic()
         first = run_steps(lab, scripts, scenario.user)
