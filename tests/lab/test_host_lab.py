@@ -15,7 +15,7 @@ import pulumi
 import pytest
 from pulumi_command import remote
 
-from tests.lab.hostlab import ACME_DIRECTORY, DISTROS, PEBBLE_CA, SSH_USER, HostLab
+from tests.lab.hostlab import ACME_DIRECTORY, DISTROS, PEBBLE_CA, SSH_USER, Distro, HostLab
 from tests.support.mocks import install_mocks
 
 DOMAINS = ("df.example.com", "www.df.example.com")
@@ -188,3 +188,19 @@ def test_apache_with_two_unnamed_vhosts_is_refused_before_any_request():
         assert "2 port-80 vhosts have no ServerName; add 'ServerName df.example.com'" in result.stderr
         assert not lab.file("/etc/letsencrypt/live").exists()  # no certificate was requested
         assert lab.sh("cat /etc/apache2/sites-enabled/000-default.conf").stdout == APACHE_SITE  # nothing edited
+
+
+@pytest.mark.parametrize(
+    "distro, message",
+    [
+        (Distro("arch", "arch", "rolling", "archlinux"), "unsupported system ID=arch (ID_LIKE=archlinux)"),
+        (Distro("ubuntu-18.04", "ubuntu", "18.04", "debian"), "ubuntu 18.04 is older than the oldest supported"),
+    ],
+    ids=lambda value: value.key if isinstance(value, Distro) else "",
+)
+def test_auto_detection_refuses_unsupported_systems_before_changing_anything(distro, message):
+    scripts = registered_scripts(Scenario("ubuntu-22.04", "nginx"))
+    with HostLab(distro, DOMAINS) as lab:
+        result = lab.sh(scripts["firewall"], check=False)
+        assert result.returncode == 1 and message in result.stderr
+        assert "Status: inactive" in lab.sh("ufw status").stdout
