@@ -29,6 +29,7 @@ SESSION_PATH = "system/admin/session"
 CORS_PATH = "system/cors"
 PAGE_SIZE = 1000  # DreamFactory clamps every list to at most 1000 records
 RETRY_STATUSES = (429, 502, 503, 504)
+MAX_RETRY_AFTER_SECONDS = 30.0  # honour a server's Retry-After, but never hang a deployment for an hour
 # Every PATCH this client sends carries the complete record for one id, so replaying it is harmless.
 REPLAYABLE_METHODS = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
@@ -133,6 +134,14 @@ def _parse_seconds(name: str, raw: Optional[str], *, default: float) -> float:
         raise ConfigurationError(f"{name} must be a number of seconds, not {raw!r}") from None
 
 
+class _BoundedRetry(Retry):
+    """urllib3's Retry with Retry-After capped."""
+
+    def get_retry_after(self, response) -> Optional[float]:
+        seconds = super().get_retry_after(response)
+        return None if seconds is None else min(seconds, MAX_RETRY_AFTER_SECONDS)
+
+
 class DreamFactoryClient:
     """Admin-session client. One instance may be shared by many threads."""
 
@@ -148,7 +157,7 @@ class DreamFactoryClient:
     def _session(self) -> requests.Session:
         session = getattr(self._local, "session", None)
         if session is None:
-            retry = Retry(
+            retry = _BoundedRetry(
                 total=self._settings.max_retries,
                 status_forcelist=RETRY_STATUSES,
                 allowed_methods=REPLAYABLE_METHODS,

@@ -134,6 +134,8 @@ def _check_path(path: Any) -> list[Failure]:
 def _check_string_list(name: str, value: Any, *, required: bool) -> list[Failure]:
     if value is UNKNOWN:
         return []
+    if value is None and required:
+        return [(name, f"{name} is required: give at least one entry")]
     if not isinstance(value, list):
         return [(name, f"{name} must be a list of strings")]
     if required and not value:

@@ -97,14 +97,15 @@ def test_given_session_token_is_used_without_login(local_df):
         client.find_cors_by_path("x")
 
 
-def test_idempotent_calls_are_retried_on_503(local_df):
+@pytest.mark.parametrize("status", [429, 502, 503, 504])
+def test_idempotent_calls_are_retried_on_transient_statuses(local_df, status):
     client = make_client(local_df)
     created = client.create_cors(RECORD)
-    local_df.inject("GET", "system/cors", 503, count=2)
+    local_df.inject("GET", "system/cors", status, count=2)
     local_df.clear_log()
     assert client.get_cors(created["id"])["id"] == created["id"]
     statuses = [r["status"] for r in local_df.requests_log()]
-    assert statuses == [503, 503, 200]
+    assert statuses == [status, status, 200]
 
 
 def test_post_is_never_replayed_after_a_5xx(local_df):
@@ -197,3 +198,13 @@ def test_error_envelope_without_batch_context():
                                 method="GET", url="/api/v2/system/cors")
     assert isinstance(error, BadRequestError) and not isinstance(error, BatchError)
     assert str(error) == 'DreamFactory GET /api/v2/system/cors: HTTP 400: Invalid or unparsable field in filter request: "x"'
+
+
+def test_retry_after_is_honoured_but_capped():
+    from urllib3 import HTTPResponse
+
+    from components.dreamfactory.client import MAX_RETRY_AFTER_SECONDS, _BoundedRetry
+
+    retry = _BoundedRetry(total=2, status_forcelist=[429])
+    assert retry.get_retry_after(HTTPResponse(status=429, headers={"Retry-After": "3600"})) == MAX_RETRY_AFTER_SECONDS
+    assert retry.get_retry_after(HTTPResponse(status=429, headers={"Retry-After": "2"})) == 2

@@ -52,6 +52,7 @@ def test_valid_entry_has_no_failures():
         ({"path": "api/v2/ x"}, "path", "whitespace"),
         ({"path": "a" * 256}, "path", "255"),
         ({"origins": []}, "origins", "required"),
+        ({"origins": None}, "origins", "required"),
         ({"origins": "https://a.example"}, "origins", "list"),
         ({"origins": ["https://a.example/app"]}, "origins", "https://a.example"),
         ({"origins": ["a.example"]}, "origins", "https://a.example"),
