@@ -275,12 +275,6 @@ class DreamFactoryClient:
             response = self._send(method, path, token=token, params=params, body=body)
         return self._decode(response, method, path)
 
-    def close(self) -> None:
-        session = getattr(self._local, "session", None)
-        if session is not None:
-            session.close()
-            self._local.session = None
-
     # -- system/cors -----------------------------------------------------------------------------------
 
     def get_cors(self, entry_id: int) -> dict:

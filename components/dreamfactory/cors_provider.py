@@ -40,6 +40,15 @@ def _mark_unknowns(value: Any) -> Any:
     return value
 
 
+def _restore_unknowns(value: Any) -> Any:
+    """The inverse of ``_mark_unknowns``, for what goes back to the engine."""
+    if value is schema.UNKNOWN:
+        return Unknown()
+    if isinstance(value, list):
+        return [_restore_unknowns(item) for item in value]
+    return value
+
+
 class CorsProvider(ResourceProvider):
     """Create, read, update and delete ``system/cors`` entries."""
 
@@ -70,11 +79,7 @@ class CorsProvider(ResourceProvider):
     def check(self, _olds: dict, news: dict) -> CheckResult:
         props = schema.normalise({key: _mark_unknowns(value) for key, value in news.items()})
         failures = [CheckFailure(name, reason) for name, reason in schema.validate(props)]
-        inputs = {key: (Unknown() if value is schema.UNKNOWN else value) for key, value in props.items()}
-        for key, value in inputs.items():
-            if isinstance(value, list):
-                inputs[key] = [Unknown() if item is schema.UNKNOWN else item for item in value]
-        return CheckResult(inputs, failures)
+        return CheckResult({key: _restore_unknowns(value) for key, value in props.items()}, failures)
 
     def diff(self, _id: str, olds: dict, news: dict) -> DiffResult:
         news = schema.normalise({key: _mark_unknowns(value) for key, value in news.items()})

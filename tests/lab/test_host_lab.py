@@ -7,7 +7,7 @@ second must change nothing, install nothing and request no certificate.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -54,14 +54,6 @@ SCENARIOS = [
     # Over real SSH as a sudo user; then the operator serves the certificate, which the re-run verifies.
     Scenario("debian-12", "webroot", serve="nginx", user=SSH_USER, operator_adds_tls=True),
 ]
-
-
-@dataclass
-class Durations:
-    rows: list[tuple[str, float, float]] = field(default_factory=list)
-
-
-DURATIONS = Durations()
 
 
 def registered_scripts(scenario: Scenario) -> dict[str, str]:
@@ -171,7 +163,6 @@ def test_lab_host_gets_a_real_certificate_and_a_rerun_changes_nothing(scenario: 
         assert lab.sh("ls /etc/letsencrypt/archive/df.example.com").stdout == archive_before
         second_calls = lab.shim_calls()[calls_before:]
         assert not [call for call in second_calls if any(word in call for word in (" install", " remove", " enable", " upgrade"))]
-    DURATIONS.rows.append((scenario.id, first_seconds, second_seconds))
     print(f"\nlab {scenario.id}: first run {first_seconds:.1f}s, second run {second_seconds:.1f}s")
 
 
