@@ -1,0 +1,119 @@
+"""The real Pulumi engine end to end on the `local` stack, against the local DreamFactory double.
+
+The CLI comes from `tools/pulumi-cli/build`. The Python language host cannot be built here, so the program
+runs through the Automation API's in-process language host (`--client`): the engine, config namespacing,
+secrets in state, preview with its own diff, refresh and destroy are all the real ones, and so is the dynamic
+provider plugin (`pulumi-resource-pulumi-python` -> `python -m pulumi.dynamic`, from the project directory).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import runpy
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from pulumi import automation as auto
+
+ROOT = Path(__file__).resolve().parents[2]
+CLI_DIR = ROOT / ".build" / "pulumi"
+PROJECT = "dreamfactory-infra"
+PASSPHRASE = "e2e-passphrase"
+
+pytestmark = pytest.mark.skipif(not (CLI_DIR / "bin" / "pulumi").exists(),
+                                reason="no Pulumi CLI: run tools/pulumi-cli/build (.ci/run does)")
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A copy of the project (the stack file gets written to), sharing the real virtualenv."""
+    copy = tmp_path / "project"
+    copy.mkdir()
+    for name in ("Pulumi.yaml", "__main__.py"):
+        shutil.copy(ROOT / name, copy / name)
+    shutil.copytree(ROOT / "components", copy / "components", ignore=shutil.ignore_patterns("__pycache__"))
+    (copy / "stacks").mkdir()
+    shutil.copy(ROOT / "stacks" / "Pulumi.local.yaml", copy / "stacks" / "Pulumi.local.yaml")
+    (copy / ".venv").symlink_to(ROOT / ".venv")
+    return copy
+
+
+@pytest.fixture
+def stack(project: Path, tmp_path: Path, local_df) -> auto.Stack:
+    env = {
+        "PATH": f"{CLI_DIR / 'bin'}:{os.environ['PATH']}",
+        "PULUMI_BACKEND_URL": f"file://{tmp_path / 'state'}",
+        "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
+        "PULUMI_SKIP_UPDATE_CHECK": "true",
+        "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+        # With an in-process language host the engine does not pass Pulumi.yaml's runtime options
+        # (PULUMI_RUNTIME_VIRTUALENV) to the dynamic-provider launcher, so name the virtualenv's python.
+        "PULUMI_PYTHON_CMD": str(project / ".venv" / "bin" / "python"),
+    }
+    (tmp_path / "state").mkdir()
+    opts = auto.LocalWorkspaceOptions(
+        work_dir=str(project), pulumi_home=str(tmp_path / "pulumi-home"), env_vars=env, secrets_provider="passphrase",
+        pulumi_command=auto.PulumiCommand(root=str(CLI_DIR), skip_version_check=True),
+    )
+    program = lambda: runpy.run_path(str(project / "__main__.py"))  # noqa: E731 - the inline program
+    stack = auto.create_or_select_stack("local", project_name=PROJECT, program=program, opts=opts)
+    stack.set_config("dreamfactory:url", auto.ConfigValue(local_df.url))
+    stack.set_config("dreamfactory:password", auto.ConfigValue(local_df.password, secret=True))
+    return stack
+
+
+def entries_config(stack: auto.Stack) -> list[dict]:
+    return json.loads(stack.get_config(f"{PROJECT}:corsEntries").value)
+
+
+def test_preview_up_change_refresh_destroy(stack: auto.Stack, local_df, project: Path, tmp_path: Path):
+    preview = stack.preview(program=stack.workspace.program, diff=True)
+    assert preview.change_summary.get("create") == 3  # the stack and the two entries
+
+    up = stack.up(program=stack.workspace.program)
+    rows = {row["path"]: row for row in local_df.rows()}
+    assert set(rows) == {"api/v2/*", "api/v2/files/*"}
+    assert rows["api/v2/*"]["origin"] == "http://localhost:3000,http://127.0.0.1:3000"
+    assert rows["api/v2/*"]["method"] == ["GET", "POST", "PUT", "PATCH", "DELETE"]
+    assert rows["api/v2/files/*"]["max_age"] == 600
+    ids = up.outputs["corsEntryIds"].value
+    assert ids == {"spa": rows["api/v2/*"]["id"], "files-readonly": rows["api/v2/files/*"]["id"]}
+
+    entries = entries_config(stack)
+    entries[1]["maxAge"] = 30
+    stack.set_config(f"{PROJECT}:corsEntries", auto.ConfigValue(json.dumps(entries)))
+    preview = stack.preview(program=stack.workspace.program, diff=True)
+    assert preview.change_summary.get("update") == 1 and "maxAge" not in preview.stdout
+    assert "max_age" in preview.stdout and "600" in preview.stdout and "30" in preview.stdout
+    stack.up(program=stack.workspace.program)
+    assert {row["path"]: row["max_age"] for row in local_df.rows()}["api/v2/files/*"] == 30
+    assert {row["path"]: row["id"] for row in local_df.rows()}["api/v2/files/*"] == ids["files-readonly"]  # in place
+
+    local_df.control("PATCH", f"cors/{ids['spa']}", {"origin": "https://evil.example.com"})
+    refresh = stack.refresh(program=stack.workspace.program)
+    assert refresh.summary.resource_changes.get("update") == 1
+    state = stack.export_stack().deployment
+    spa = next(r for r in state["resources"] if r["urn"].endswith("::spa"))
+    assert spa["outputs"]["origins"] == ["https://evil.example.com"]
+    stack.up(program=stack.workspace.program)  # converges back
+    assert {row["path"]: row["origin"] for row in local_df.rows()}["api/v2/*"].startswith("http://localhost:3000")
+
+    # `pulumi stack export` as an operator runs it (the Automation API's export adds --show-secrets).
+    exported = subprocess.run([str(CLI_DIR / "bin" / "pulumi"), "stack", "export", "--stack", "local"],
+                              cwd=project, env={**os.environ, **stack.workspace.env_vars,
+                                                "PULUMI_HOME": stack.workspace.pulumi_home},
+                              capture_output=True, text=True, check=True).stdout
+    state_file = (tmp_path / "state" / ".pulumi" / "stacks" / PROJECT / "local.json").read_text()
+    assert '"ciphertext"' in exported  # the provider's copy of dreamfactory:password stays encrypted
+    for secret in [local_df.password, *local_df.issued_tokens()]:
+        assert secret not in exported and secret not in state_file
+    stack_file = yaml.safe_load((project / "stacks" / "Pulumi.local.yaml").read_text())
+    assert local_df.password not in json.dumps(stack_file)
+    assert "secure" in json.dumps(stack_file["config"]["dreamfactory:password"])
+
+    stack.destroy(program=stack.workspace.program)
+    assert local_df.rows() == []
