@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: venv test up down bench
+.PHONY: venv test up down bench pulumi-cli
 venv: $(VENV)/.installed
 
 $(VENV)/.installed: requirements.txt
@@ -22,3 +22,6 @@ down: venv
 
 bench: venv
 	$(PY) -m bench
+
+pulumi-cli:
+	tools/pulumi-cli/build

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import runpy
 import shutil
 import subprocess
 from pathlib import Path
@@ -19,12 +18,13 @@ import pytest
 import yaml
 from pulumi import automation as auto
 
-ROOT = Path(__file__).resolve().parents[2]
-CLI_DIR = ROOT / ".build" / "pulumi"
-PROJECT = "dreamfactory-infra"
-PASSPHRASE = "e2e-passphrase"
+from tools.local_stack import open_stack
 
-pytestmark = pytest.mark.skipif(not (CLI_DIR / "bin" / "pulumi").exists(),
+ROOT = Path(__file__).resolve().parents[2]
+CLI = ROOT / ".build" / "pulumi" / "bin" / "pulumi"
+PROJECT = "dreamfactory-infra"
+
+pytestmark = pytest.mark.skipif(not CLI.exists(),
                                 reason="no Pulumi CLI: run tools/pulumi-cli/build (.ci/run does)")
 
 
@@ -44,23 +44,13 @@ def project(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def stack(project: Path, tmp_path: Path, local_df) -> auto.Stack:
+    (tmp_path / "state").mkdir()
     env = {
-        "PATH": f"{CLI_DIR / 'bin'}:{os.environ['PATH']}",
         "PULUMI_BACKEND_URL": f"file://{tmp_path / 'state'}",
-        "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
         "PULUMI_SKIP_UPDATE_CHECK": "true",
         "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
-        # With an in-process language host the engine does not pass Pulumi.yaml's runtime options
-        # (PULUMI_RUNTIME_VIRTUALENV) to the dynamic-provider launcher, so name the virtualenv's python.
-        "PULUMI_PYTHON_CMD": str(project / ".venv" / "bin" / "python"),
     }
-    (tmp_path / "state").mkdir()
-    opts = auto.LocalWorkspaceOptions(
-        work_dir=str(project), pulumi_home=str(tmp_path / "pulumi-home"), env_vars=env, secrets_provider="passphrase",
-        pulumi_command=auto.PulumiCommand(root=str(CLI_DIR), skip_version_check=True),
-    )
-    program = lambda: runpy.run_path(str(project / "__main__.py"))  # noqa: E731 - the inline program
-    stack = auto.create_or_select_stack("local", project_name=PROJECT, program=program, opts=opts)
+    stack = open_stack(CLI, work_dir=project, env=env, pulumi_home=str(tmp_path / "pulumi-home"))
     stack.set_config("dreamfactory:url", auto.ConfigValue(local_df.url))
     stack.set_config("dreamfactory:password", auto.ConfigValue(local_df.password, secret=True))
     return stack
@@ -103,7 +93,7 @@ def test_preview_up_change_refresh_destroy(stack: auto.Stack, local_df, project:
     assert {row["path"]: row["origin"] for row in local_df.rows()}["api/v2/*"].startswith("http://localhost:3000")
 
     # `pulumi stack export` as an operator runs it (the Automation API's export adds --show-secrets).
-    exported = subprocess.run([str(CLI_DIR / "bin" / "pulumi"), "stack", "export", "--stack", "local"],
+    exported = subprocess.run([str(CLI), "stack", "export", "--stack", "local"],
                               cwd=project, env={**os.environ, **stack.workspace.env_vars,
                                                 "PULUMI_HOME": stack.workspace.pulumi_home},
                               capture_output=True, text=True, check=True).stdout
