@@ -203,11 +203,28 @@ fi
 say "$(/usr/bin/certbot --version 2>&1)"
 """
 
+# Shared by the certificate and renewal steps: where the live certificate is, its serial, the private CA's
+# bundle for certbot, and a certbot call that shows the tail of certbot's log when it fails.
+CERTBOT_HELPERS = r"""
+LIVE=/etc/letsencrypt/live/$CERT_NAME
+if [ -n "$ACME_CA_BUNDLE" ]; then export REQUESTS_CA_BUNDLE=$ACME_CA_BUNDLE; fi
+live_serial() {
+  openssl x509 -in "$LIVE/cert.pem" -noout -serial | cut -d= -f2
+}
+certbot_or_fail() {
+  local reason=$1
+  shift
+  if ! /usr/bin/certbot "$@"; then
+    echo "---- tail of /var/log/letsencrypt/letsencrypt.log ----" >&2
+    tail -n 40 /var/log/letsencrypt/letsencrypt.log >&2 || true
+    fail "$reason"
+  fi
+}
+"""
+
 CERTIFICATE = r"""
 detect_os
-LIVE=/etc/letsencrypt/live/$CERT_NAME
 WANTED=$(printf '%s\n' "${DOMAINS[@]}" | sort -u)
-if [ -n "$ACME_CA_BUNDLE" ]; then export REQUESTS_CA_BUNDLE=$ACME_CA_BUNDLE; fi
 
 certificate_names() {
   openssl x509 -in "$LIVE/cert.pem" -noout -text | grep -oE 'DNS:[^,[:space:]]+' | sed 's/^DNS://' | sort -u
@@ -219,7 +236,7 @@ report() {
   local end
   end=$(openssl x509 -in "$LIVE/cert.pem" -noout -enddate | cut -d= -f2)
   echo "expires_at=$(date -u -d "$end" +%Y-%m-%dT%H:%M:%SZ)"
-  echo "serial=$(openssl x509 -in "$LIVE/cert.pem" -noout -serial | cut -d= -f2)"
+  echo "serial=$(live_serial)"
   echo "names=$(certificate_names | paste -sd, -)"
 }
 served_serial() {
@@ -228,25 +245,25 @@ served_serial() {
 # Ask this host's own port 443 for each name (SNI set) and compare with the live certificate. A reload can
 # leave an old worker answering for a moment, so retry briefly. Installed mode must serve it; certonly may not.
 verify_https() {
-  local live_serial domain served attempt
-  live_serial=$(openssl x509 -in "$LIVE/cert.pem" -noout -serial | cut -d= -f2)
+  local expected domain served attempt
+  expected=$(live_serial)
   for domain in "${DOMAINS[@]}"; do
     served=""
     for attempt in 1 2 3 4 5; do
       served=$(served_serial "$domain" || true)
-      if [ "$served" = "$live_serial" ] || [ "$CERTONLY" = true ]; then break; fi
+      if [ "$served" = "$expected" ] || [ "$CERTONLY" = true ]; then break; fi
       sleep "$attempt"
     done
-    if [ "$served" != "$live_serial" ]; then
+    if [ "$served" != "$expected" ]; then
       if [ "$CERTONLY" = true ]; then
         say "https://$domain on this host does not serve the new certificate (serial ${served:-none}); certonly mode leaves serving it to you"
         echo "https_verified=false"
         return 0
       fi
-      fail "https://$domain on this host serves serial ${served:-none}, not the live certificate $live_serial"
+      fail "https://$domain on this host serves serial ${served:-none}, not the live certificate $expected"
     fi
   done
-  say "https on this host serves certificate $live_serial for ${DOMAINS[*]}"
+  say "https on this host serves certificate $expected for ${DOMAINS[*]}"
   echo "https_verified=true"
 }
 is_public_ip() {
@@ -361,11 +378,8 @@ case "$WEB_SERVER" in
 esac
 if [ "$CERTONLY" = true ]; then VERB=(certonly); else VERB=(run --redirect); fi
 say "requesting certificate $CERT_NAME for ${DOMAINS[*]} from $SERVER"
-if ! /usr/bin/certbot "${VERB[@]}" "${PLUGIN[@]}" "${ARGS[@]}" "${FORCE[@]}"; then
-  echo "---- tail of /var/log/letsencrypt/letsencrypt.log ----" >&2
-  tail -n 40 /var/log/letsencrypt/letsencrypt.log >&2 || true
-  fail "certbot could not obtain the certificate (its output and log are above)"
-fi
+certbot_or_fail "certbot could not obtain the certificate (its output and log are above)" \
+  "${VERB[@]}" "${PLUGIN[@]}" "${ARGS[@]}" "${FORCE[@]}"
 changed "obtained certificate $CERT_NAME for ${DOMAINS[*]}"
 report
 verify_https
@@ -373,8 +387,6 @@ verify_https
 
 RENEWAL = r"""
 detect_os
-LIVE=/etc/letsencrypt/live/$CERT_NAME
-if [ -n "$ACME_CA_BUNDLE" ]; then export REQUESTS_CA_BUNDLE=$ACME_CA_BUNDLE; fi
 [ -f "$LIVE/cert.pem" ] || fail "no certificate at $LIVE; the certificate step must succeed first"
 
 if ! systemctl is-enabled --quiet "$RENEWAL_TIMER" || ! systemctl is-active --quiet "$RENEWAL_TIMER"; then
@@ -405,7 +417,7 @@ elif [ -e "$DEPLOY_HOOK" ]; then
 fi
 
 # certbot renew --dry-run asks the CA for a throw-away certificate: once per live certificate, not every run.
-SERIAL=$(openssl x509 -in "$LIVE/cert.pem" -noout -serial | cut -d= -f2)
+SERIAL=$(live_serial)
 STAMP="$SERIAL $SERVER"
 VERIFIED=$VERIFIED_DIR/renewal-verified-$CERT_NAME
 if [ "$(cat "$VERIFIED" 2>/dev/null || true)" = "$STAMP" ]; then
@@ -413,18 +425,15 @@ if [ "$(cat "$VERIFIED" 2>/dev/null || true)" = "$STAMP" ]; then
 else
   DRY=(renew --dry-run --no-random-sleep-on-renew --cert-name "$CERT_NAME")
   if [ -n "$ACME_SERVER" ]; then DRY+=(--server "$ACME_SERVER"); fi
-  if ! /usr/bin/certbot "${DRY[@]}"; then
-    echo "---- tail of /var/log/letsencrypt/letsencrypt.log ----" >&2
-    tail -n 40 /var/log/letsencrypt/letsencrypt.log >&2 || true
-    fail "certbot renew --dry-run failed: renewal would fail too"
-  fi
+  certbot_or_fail "certbot renew --dry-run failed: renewal would fail too" "${DRY[@]}"
   install -d -m 0755 "$VERIFIED_DIR"
   printf '%s\n' "$STAMP" > "$VERIFIED"
   say "verified renewal with certbot renew --dry-run"
 fi
 """
 
-BODIES = {"firewall": FIREWALL, "snapd": SNAPD, "certbot": CERTBOT, "certificate": CERTIFICATE, "renewal": RENEWAL}
+BODIES = {"firewall": FIREWALL, "snapd": SNAPD, "certbot": CERTBOT, "certificate": CERTBOT_HELPERS + CERTIFICATE,
+          "renewal": CERTBOT_HELPERS + RENEWAL}
 
 
 def _assign(name: str, value: object) -> str:

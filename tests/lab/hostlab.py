@@ -221,9 +221,8 @@ class HostLab:
 JSON
         """)
         self.spawn("PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0 exec pebble -config /etc/lab-pebble/config.json")
-        self.wait_for("curl -sf --cacert /etc/lab-pebble/ca.pem https://localhost:14000/dir >/dev/null || "
-                      "python3 -c 'import ssl,urllib.request as u; u.urlopen(\"https://localhost:14000/dir\", "
-                      "context=ssl.create_default_context(cafile=\"/etc/lab-pebble/ca.pem\"))'", "pebble")
+        self.wait_for("openssl s_client -connect localhost:14000 -CAfile /etc/lab-pebble/ca.pem -verify_return_error "
+                      "</dev/null >/dev/null 2>&1", "pebble")
 
     def _ssh_user(self) -> None:
         self.sh(f"""
