@@ -65,7 +65,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         prefix = next((p for p in API_PREFIXES if url.path.startswith(p)), None)
         if prefix is None:
-            self._send(404, {"error": {"code": 404, "context": None, "message": "Route not found.", "status_code": 404}})
+            self._send(404, {"error": ApiError(404, "Route not found.").to_dict()})
             return
         resource_path = url.path[len(prefix):].strip("/")
         preflight = method == "OPTIONS" and self.headers.get("Access-Control-Request-Method")
@@ -97,8 +97,7 @@ class Handler(BaseHTTPRequestHandler):
         if fault.body is not None:
             self._send(fault.status, None, cors, raw=fault.body)
         else:
-            message = HTTPStatus(fault.status).phrase
-            self._send(fault.status, {"error": {"code": fault.status, "context": None, "message": message, "status_code": fault.status}}, cors)
+            self._send(fault.status, {"error": ApiError(fault.status, HTTPStatus(fault.status).phrase).to_dict()}, cors)
 
     def _log(self, method: str, path: str, status: int) -> None:
         with self.server.state.lock:
