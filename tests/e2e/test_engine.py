@@ -1,16 +1,15 @@
-"""The real Pulumi engine end to end on the `local` stack, against the local DreamFactory double.
+"""The real Pulumi engine end to end on the `local` stack through the Automation API, against the local double.
 
-The CLI comes from `tools/pulumi-cli/build`. The Python language host cannot be built here, so the program
-runs through the Automation API's in-process language host (`--client`): the engine, config namespacing,
-secrets in state, preview with its own diff, refresh and destroy are all the real ones, and so is the dynamic
-provider plugin (`pulumi-resource-pulumi-python` -> `python -m pulumi.dynamic`, from the project directory).
+This is the path `make up` takes when the CLI has no Python language host beside it (tools/pulumi-cli/build without
+../shared/third_party): the program runs in this process (`--client`), while the engine, config namespacing,
+secrets in state, preview with its own diff, refresh, destroy and the dynamic provider plugin
+(`pulumi-resource-pulumi-python` -> `python -m pulumi.dynamic`) are the real ones. test_cli.py runs the plain CLI.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import pytest
 import yaml
 from pulumi import automation as auto
 
+from tests.support.cli import copy_project
 from tools.local_stack import open_stack
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,15 +31,7 @@ pytestmark = pytest.mark.skipif(not CLI.exists(),
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     """A copy of the project (the stack file gets written to), sharing the real virtualenv."""
-    copy = tmp_path / "project"
-    copy.mkdir()
-    for name in ("Pulumi.yaml", "__main__.py"):
-        shutil.copy(ROOT / name, copy / name)
-    shutil.copytree(ROOT / "components", copy / "components", ignore=shutil.ignore_patterns("__pycache__"))
-    (copy / "stacks").mkdir()
-    shutil.copy(ROOT / "stacks" / "Pulumi.local.yaml", copy / "stacks" / "Pulumi.local.yaml")
-    (copy / ".venv").symlink_to(ROOT / ".venv")
-    return copy
+    return copy_project(tmp_path / "project")
 
 
 @pytest.fixture

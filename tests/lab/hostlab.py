@@ -268,8 +268,19 @@ JSON
             echo "127.0.0.1 $(cat /etc/lab-ssh/host_key.pub)" > /root/.ssh/known_hosts
             printf 'ListenAddress 127.0.0.1\nHostKey /etc/lab-ssh/host_key\nPasswordAuthentication no\nUsePAM no\nPidFile /run/sshd.pid\n' > /etc/lab-ssh/sshd_config
         """)
-        self.spawn("exec /usr/sbin/sshd -D -e -f /etc/lab-ssh/sshd_config")
+        # Its log counts the SSH sessions a run opened (one "Accepted publickey" line each).
+        self.spawn("exec /usr/sbin/sshd -D -E /var/log/lab-sshd.log -f /etc/lab-ssh/sshd_config")
         self.wait_for("ss -Htln 'sport = :22' | grep -q .", "sshd")
+
+    def ssh_sessions(self) -> int:
+        """SSH logins accepted so far (each remote command is one)."""
+        log = self.file("/var/log/lab-sshd.log")
+        return log.read_text().count("Accepted publickey") if log.exists() else 0
+
+    def netns(self) -> tuple[str, ...]:
+        """A command prefix that runs a process outside the host but on its network (its loopback sshd)."""
+        assert self.holder is not None
+        return ("nsenter", f"--net=/proc/{self.holder.pid}/ns/net")
 
     def ssh(self, command: str) -> subprocess.CompletedProcess:
         """Run ``command`` as remote.Command does: one SSH exec as the sudo user, nothing forwarded."""

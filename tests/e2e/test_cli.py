@@ -1,0 +1,89 @@
+"""The plain `pulumi` command on the `local` stack, from the project folder, exactly as the workflows run it:
+`pulumi preview --diff --policy-pack policy`, `pulumi up --yes`, `pulumi refresh --yes`, `pulumi destroy --yes`,
+with the project-built language host and the real dynamic-provider plugin against the local DreamFactory double."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.support.cli import PulumiCli, copy_project, missing_binaries
+
+pytestmark = pytest.mark.skipif(bool(missing_binaries()),
+                                reason=f"missing {', '.join(missing_binaries())}: run tools/pulumi-cli/build (.ci/run does)")
+
+
+@pytest.fixture
+def cli(tmp_path: Path, local_df) -> PulumiCli:
+    cli = PulumiCli(copy_project(tmp_path / "project"), tmp_path)
+    cli.init()
+    cli("config", "set", "dreamfactory:url", local_df.url)
+    cli.set_secret("dreamfactory:password", local_df.password)
+    return cli
+
+
+def edit_stack_file(cli: PulumiCli, change) -> None:
+    path = cli.project / "stacks" / f"Pulumi.{cli.stack}.yaml"
+    document = yaml.safe_load(path.read_text())
+    change(document["config"])
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+
+
+def test_preview_up_change_refresh_destroy_through_the_plain_cli(cli: PulumiCli, local_df):
+    preview = cli("preview", "--diff", "--policy-pack", "policy")
+    assert "+ 3 to create" in preview.stdout
+    assert "cors-wildcard-origin" in preview.stdout  # the advisory policy ran on files-readonly's '*'
+    assert local_df.rows() == []  # a preview writes nothing
+
+    cli("up", "--yes", "--policy-pack", "policy")
+    rows = {row["path"]: row for row in local_df.rows()}
+    assert set(rows) == {"api/v2/*", "api/v2/files/*"}
+    assert rows["api/v2/files/*"]["max_age"] == 600
+    again = cli("up", "--yes")
+    assert "3 unchanged" in again.stdout and "updated" not in again.stdout
+
+    def shorter_max_age(config):
+        config["dreamfactory-infra:corsEntries"][1]["maxAge"] = 30
+    edit_stack_file(cli, shorter_max_age)
+    preview = cli("preview", "--diff", "--policy-pack", "policy")
+    assert "~ 1 to update" in preview.stdout
+    assert re.search(r"~ max_age\s*: 600 => 30", preview.stdout)  # the pull request's field-level diff
+    cli("up", "--yes")
+    rows_now = {row["path"]: row for row in local_df.rows()}
+    assert rows_now["api/v2/files/*"]["max_age"] == 30 and rows_now["api/v2/files/*"]["id"] == rows["api/v2/files/*"]["id"]
+
+    local_df.control("PATCH", f"cors/{rows['api/v2/*']['id']}", {"origin": "https://evil.example.com"})
+    refresh = cli("refresh", "--yes")
+    assert "1 updated" in refresh.stdout
+    exported = json.loads(cli("stack", "export").stdout)
+    spa = next(r for r in exported["deployment"]["resources"] if r["urn"].endswith("::spa"))
+    assert spa["outputs"]["origins"] == ["https://evil.example.com"]
+    cli("up", "--yes")
+    assert {row["path"]: row["origin"] for row in local_df.rows()}["api/v2/*"].startswith("http://localhost:3000")
+
+    logs = "\n".join(cli.log)
+    for secret in [local_df.password, *local_df.issued_tokens()]:
+        assert secret not in logs and secret not in json.dumps(exported)
+
+    cli("destroy", "--yes")
+    assert local_df.rows() == []
+
+
+def test_a_mandatory_policy_violation_blocks_up(tmp_path: Path, local_df):
+    # A prod* stack with a '*' origin: cors-no-wildcard-origin-in-production is mandatory there.
+    project = copy_project(tmp_path / "project")
+    (project / "stacks" / "Pulumi.prod-local.yaml").write_text(
+        (project / "stacks" / "Pulumi.local.yaml").read_text().replace("encryptionsalt", "# encryptionsalt"))
+    cli = PulumiCli(project, tmp_path, stack="prod-local")
+    cli.init()
+    cli("config", "set", "dreamfactory:url", local_df.url)
+    cli.set_secret("dreamfactory:password", local_df.password)
+
+    result = cli("up", "--yes", "--policy-pack", "policy", check=False)
+    assert result.returncode != 0
+    assert "cors-no-wildcard-origin-in-production" in result.stdout and "mandatory" in result.stdout
+    assert local_df.rows() == []  # blocked before any entry was written

@@ -1,0 +1,81 @@
+"""The plain `pulumi` command as users and the workflows run it, from a copy of the project folder.
+
+The binaries come from `tools/pulumi-cli/build` (CLI, Python language host, command provider); state goes to a
+local file backend and plugins to a PULUMI_HOME inside the test's temporary folder.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Sequence
+
+from tools.local_stack import LOCAL_PASSPHRASE
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = ROOT / ".build" / "pulumi" / "bin"
+BINARIES = ("pulumi", "pulumi-language-python", "pulumi-language-python-exec", "pulumi-resource-command",
+            "pulumi-resource-pulumi-python")
+
+
+def missing_binaries() -> list[str]:
+    return [name for name in BINARIES if not (BIN / name).exists()]
+
+
+def copy_project(destination: Path, stack_files: Sequence[str] = ("Pulumi.local.yaml",)) -> Path:
+    """The program, its components, the policy pack and the named stack files; the real virtualenv, linked."""
+    destination.mkdir(parents=True)
+    for name in ("Pulumi.yaml", "__main__.py"):
+        shutil.copy(ROOT / name, destination / name)
+    for folder in ("components", "policy"):
+        shutil.copytree(ROOT / folder, destination / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    (destination / "stacks").mkdir()
+    for name in stack_files:
+        shutil.copy(ROOT / "stacks" / name, destination / "stacks" / name)
+    (destination / ".venv").symlink_to(ROOT / ".venv")
+    return destination
+
+
+@dataclass
+class PulumiCli:
+    """`pulumi ...` in ``project``; ``prefix`` runs it under another command (e.g. nsenter into a lab host)."""
+
+    project: Path
+    scratch: Path
+    stack: str = "local"
+    prefix: Sequence[str] = ()
+    extra_env: dict[str, str] = field(default_factory=dict)
+    log: list[str] = field(default_factory=list)
+
+    @property
+    def env(self) -> dict[str, str]:
+        (self.scratch / "state").mkdir(parents=True, exist_ok=True)
+        return {
+            **os.environ,
+            "PATH": f"{BIN}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+            "PULUMI_HOME": str(self.scratch / "pulumi-home"),
+            "PULUMI_BACKEND_URL": f"file://{self.scratch / 'state'}",
+            "PULUMI_CONFIG_PASSPHRASE": LOCAL_PASSPHRASE,
+            "PULUMI_SKIP_UPDATE_CHECK": "true",
+            "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+            **self.extra_env,
+        }
+
+    def __call__(self, *args: str, check: bool = True, stdin: Optional[str] = None) -> subprocess.CompletedProcess:
+        argv = [*self.prefix, str(BIN / "pulumi"), *args, "--stack", self.stack, "--non-interactive"]
+        result = subprocess.run(argv, cwd=self.project, env=self.env, text=True, capture_output=True, input=stdin,
+                                timeout=600)
+        self.log.append(f"$ pulumi {' '.join(args)}\n{result.stdout}\n{result.stderr}")
+        if check and result.returncode:
+            raise AssertionError(f"pulumi {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+        return result
+
+    def init(self) -> None:
+        self("stack", "select", "--create")
+
+    def set_secret(self, key: str, value: str) -> None:
+        """Through stdin, as an operator pipes a key file: never on a command line."""
+        self("config", "set", "--secret", key, stdin=value)
