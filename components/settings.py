@@ -6,7 +6,8 @@ Project keys (namespace = the Pulumi project name):
                           supportsCredentials, enabled, description, adoptExisting}
     hosts:       list of {name, host, port, user, privateKeySecret, hostKey, osFamily, domains, email,
                           agreeTos, webServer, webrootPath, installCertificate, firewall, staging, effEmail,
-                          acmeServer, acmeCaBundle, certName, extraPorts, upgradeSystem}
+                          acmeServer, acmeCaBundle, certName, extraPorts, upgradeSystem, verifyDns,
+                          blockOtherServices}
 
 ``privateKeySecret`` names another config key of this project that holds the SSH private key as a secret
 (``pulumi config set --secret sshKeyDf1 < key``), so the host list itself stays readable in reviews.
@@ -38,7 +39,7 @@ HOST_KEYS = {
     "webServer": "web_server", "webrootPath": "webroot_path", "installCertificate": "install_certificate",
     "firewall": "firewall", "staging": "staging", "effEmail": "eff_email", "acmeServer": "acme_server",
     "acmeCaBundle": "acme_ca_bundle", "certName": "cert_name", "extraPorts": "extra_ports",
-    "upgradeSystem": "upgrade_system",
+    "upgradeSystem": "upgrade_system", "verifyDns": "verify_dns", "blockOtherServices": "block_other_services",
 }
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _CAMEL = {snake: camel for camel, snake in {**CORS_KEYS, **{k: v for k, v in HOST_KEYS.items() if v}}.items()}
@@ -146,11 +147,11 @@ def parse_hosts(stack: str, key: str, raw: Any, secret: Callable[[str], Optional
                                                     "of ssh-keyscan -t ed25519 <host> without the host name")
         arguments = {snake: item[camel] for camel, snake in HOST_KEYS.items() if snake and camel in item}
         try:
-            build_spec(ssh_port=port, user=user, **{"agree_tos": False, **arguments})
+            build_spec(ssh_port=port, user=user, host=address, **{"agree_tos": False, **arguments})
         except CertbotConfigError as exc:
             field = re.search(r"argument '([^']+)'", str(exc))
             camel = _CAMEL.get(field.group(1), field.group(1)) if field else "?"
-            camel = {"connection.port": "port", "connection.user": "user"}.get(camel, camel)
+            camel = {"connection.port": "port", "connection.user": "user", "connection.host": "host"}.get(camel, camel)
             raise _error(stack, f"{where}.{camel}", str(exc).split(": ", 1)[-1]) from None
         hosts.append(HostSettings(name, address, int(port), user, private_key, host_key, arguments))
     return tuple(hosts)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Optional, Sequence
 
 import pulumi
 from pulumi_command import remote
 
 from .scripts import as_remote_command, parse_outputs, render_script, steps_for
-from .spec import CertbotConfigError, build_spec
+from .spec import CertbotConfigError, CertbotSpec, build_spec, validate_host
 
 
 def _plain(value: object, default: object, field: str) -> object:
@@ -23,6 +24,13 @@ def _plain(value: object, default: object, field: str) -> object:
 
 def _stdout_value(command: remote.Command, key: str) -> pulumi.Output[Optional[str]]:
     return command.stdout.apply(lambda stdout: parse_outputs(stdout).get(key))
+
+
+def _script(step: str, spec: CertbotSpec, host: pulumi.Input[str]) -> pulumi.Input[str]:
+    """The step's remote command; connection.host may be an Output (a VM's address), so render when it is known."""
+    def render(address: str) -> str:
+        return as_remote_command(render_script(step, replace(spec, connection_host=validate_host(address))), spec.sudo)
+    return pulumi.Output.from_input(host).apply(render) if isinstance(host, pulumi.Output) else render(host)
 
 
 class CertbotHost(pulumi.ComponentResource):
@@ -55,6 +63,8 @@ class CertbotHost(pulumi.ComponentResource):
         cert_name: Optional[str] = None,
         extra_ports: Sequence[str] = (),
         upgrade_system: bool = False,
+        verify_dns: bool = True,
+        block_other_services: bool = False,
         opts: Optional[pulumi.ResourceOptions] = None,
     ) -> None:
         # Validate everything before registering anything: bad input must not reach a host.
@@ -63,8 +73,10 @@ class CertbotHost(pulumi.ComponentResource):
             web_server=web_server, webroot_path=webroot_path, install_certificate=install_certificate,
             firewall=firewall, staging=staging, eff_email=eff_email, acme_server=acme_server,
             acme_ca_bundle=acme_ca_bundle, extra_ports=extra_ports, upgrade_system=upgrade_system,
+            verify_dns=verify_dns, block_other_services=block_other_services, owner=resource_name,
             ssh_port=_plain(connection.port, 22, "connection.port"),
             user=_plain(connection.user, "root", "connection.user"),
+            host=None if isinstance(connection.host, pulumi.Output) else connection.host,
         )
         # Registered as the component's inputs so that policy packs can check them (policy/rules.py).
         policy_view = {"domains": list(spec.domains), "web_server": spec.web_server, "staging": spec.staging,
@@ -82,14 +94,15 @@ class CertbotHost(pulumi.ComponentResource):
             previous = commands[step] = remote.Command(
                 f"{resource_name}-{step}",
                 connection=connection,
-                create=as_remote_command(render_script(step, spec), spec.sudo),
+                create=_script(step, spec, connection.host),
                 triggers=triggers,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[previous] if previous else None),
             )
 
-        self.cert_name = pulumi.Output.from_input(spec.cert_name)
-        self.certificate_path = pulumi.Output.from_input(f"{spec.live_dir}/fullchain.pem")
-        self.private_key_path = pulumi.Output.from_input(f"{spec.live_dir}/privkey.pem")
+        # The lineage is decided on the host (the one this component already manages keeps its name).
+        self.cert_name = _stdout_value(commands["certificate"], "cert_name")
+        self.certificate_path = self.cert_name.apply(lambda name: f"/etc/letsencrypt/live/{name}/fullchain.pem")
+        self.private_key_path = self.cert_name.apply(lambda name: f"/etc/letsencrypt/live/{name}/privkey.pem")
         self.expires_at = _stdout_value(commands["certificate"], "expires_at")
         self.https_verified = _stdout_value(commands["certificate"], "https_verified").apply(lambda value: value == "true")
         self.renewal_timer = _stdout_value(commands["renewal"], "renewal_timer")

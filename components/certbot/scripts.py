@@ -17,8 +17,11 @@ from .spec import CertbotSpec
 STEPS = ("firewall", "snapd", "certbot", "certificate", "renewal")
 LETS_ENCRYPT_PRODUCTION = "https://acme-v02.api.letsencrypt.org/directory"
 RENEWAL_TIMER = "snap.certbot.renew.timer"
-DEPLOY_HOOK = "/etc/letsencrypt/renewal-hooks/deploy/dreamfactory-infra-reload"
-VERIFIED_DIR = "/var/lib/dreamfactory-infra"
+RENEWAL_SERVICE = "snap.certbot.renew.service"
+CA_DROPIN = f"/etc/systemd/system/{RENEWAL_SERVICE}.d/dreamfactory-infra-ca.conf"
+# Earlier versions installed this one global hook; the renewal step removes it (hooks are per lineage now).
+LEGACY_DEPLOY_HOOK = "/etc/letsencrypt/renewal-hooks/deploy/dreamfactory-infra-reload"
+STATE_ROOT = "/var/lib/dreamfactory-infra"
 
 STEP_DIR = Path(__file__).with_name("steps")
 
@@ -45,36 +48,39 @@ def _array(name: str, values: Sequence[str]) -> str:
 
 
 def _variables(step: str, spec: CertbotSpec) -> list[str]:
-    lines = [_assign("STEP", step), _assign("OS_FAMILY_WANTED", spec.os_family)]
+    lines = [_assign("STEP", step), _assign("OS_FAMILY_WANTED", spec.os_family), _assign("OWNER", spec.owner),
+             _assign("STATE_ROOT", STATE_ROOT)]
     if step == "firewall":
-        lines += [_assign("FIREWALL_WANTED", spec.firewall), _assign("SSH_PORT", spec.ssh_port),
-                  _array("EXTRA_PORTS", spec.extra_ports)]
+        lines += [_assign("FIREWALL_WANTED", spec.firewall), _assign("CONNECTION_PORT", spec.ssh_port),
+                  _array("EXTRA_PORTS", spec.extra_ports), _assign("BLOCK_OTHER_SERVICES", spec.block_other_services)]
     elif step == "snapd":
         lines.append(_assign("UPGRADE_SYSTEM", spec.upgrade_system))
     elif step in ("certificate", "renewal"):
         lines += [
-            _assign("CERT_NAME", spec.cert_name),
-            _assign("WEB_SERVER", spec.web_server),
+            _array("DOMAINS", spec.domains),
+            _assign("CERT_NAME_WANTED", spec.cert_name),
             _assign("ACME_SERVER", spec.acme_server),
             _assign("ACME_CA_BUNDLE", spec.acme_ca_bundle),
             _assign("SERVER", spec.server_url or LETS_ENCRYPT_PRODUCTION),
         ]
     if step == "certificate":
         lines += [
-            _array("DOMAINS", spec.domains),
+            _assign("WEB_SERVER", spec.web_server),
             _assign("EMAIL", spec.email),
             _assign("WEBROOT_PATH", spec.webroot_path),
             _assign("CERTONLY", spec.certonly),
             _assign("STAGING", spec.staging),
             _assign("EFF_EMAIL", spec.eff_email),
+            _assign("CONNECTION_HOST", spec.connection_host),
+            _assign("VERIFY_DNS", spec.verify_dns),
             _assign("LETS_ENCRYPT_PRODUCTION", LETS_ENCRYPT_PRODUCTION),
-            _assign("VERIFIED_DIR", VERIFIED_DIR),
         ]
     elif step == "renewal":
         lines += [
             _assign("RENEWAL_TIMER", RENEWAL_TIMER),
-            _assign("DEPLOY_HOOK", DEPLOY_HOOK),
-            _assign("VERIFIED_DIR", VERIFIED_DIR),
+            _assign("RENEWAL_SERVICE", RENEWAL_SERVICE),
+            _assign("CA_DROPIN", CA_DROPIN),
+            _assign("LEGACY_DEPLOY_HOOK", LEGACY_DEPLOY_HOOK),
         ]
     return lines
 
@@ -88,13 +94,15 @@ def render_script(step: str, spec: CertbotSpec) -> str:
 
 
 def as_remote_command(script: str, sudo: bool) -> str:
-    """What the SSH session runs: the script itself as root, or the script under ``sudo -n`` otherwise."""
+    """What the SSH session runs, in whatever login shell the user has (dash, sh, bash): always bash, as root or
+    under ``sudo -n``, with the session's ``$SSH_CONNECTION`` as the script's one argument (sudo drops it)."""
+    run = f"exec bash -c {shlex.quote(script)} dreamfactory-infra \"${{SSH_CONNECTION:-}}\"\n"
     if not sudo:
-        return script
+        return run
     return (
         "sudo -n true 2>/dev/null || { echo 'the SSH user needs passwordless sudo (sudo -n) to run CertbotHost "
         "steps' >&2; exit 1; }\n"
-        f"exec sudo -n bash -c {shlex.quote(script)}\n"
+        f"exec sudo -n {run[len('exec '):]}"
     )
 
 
@@ -104,7 +112,7 @@ def steps_for(spec: CertbotSpec) -> tuple[str, ...]:
 
 
 def parse_outputs(stdout: Optional[str]) -> dict[str, str]:
-    """``key=value`` lines a step printed (expires_at, serial, names, renewal_timer)."""
+    """``key=value`` lines a step printed (cert_name, expires_at, serial, names, https_verified, renewal_timer)."""
     values: dict[str, str] = {}
     for line in (stdout or "").splitlines():
         key, sep, value = line.partition("=")

@@ -24,6 +24,7 @@ _CERT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 _PORT = re.compile(r"^([0-9]{1,5})(?:/(tcp|udp))?$")
 _SAFE_PATH = re.compile(r"^/[A-Za-z0-9._/-]*$")
 _URL = re.compile(r"^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$")
+_HOST = re.compile(r"^[A-Za-z0-9.:-]{1,253}$")  # a DNS name, an IPv4 or an IPv6 address
 
 
 class CertbotConfigError(ValueError):
@@ -75,13 +76,24 @@ def _port(value: object, field: str = "extra_ports") -> str:
     return f"{int(match.group(1))}/{match.group(2) or 'tcp'}"
 
 
+def validate_host(host: object) -> str:
+    """connection.host as the scripts may use it: a DNS name or an IP address, nothing a shell would act on."""
+    if not isinstance(host, str) or not _HOST.match(host):
+        _fail("connection.host", f"{host!r} is not a DNS name or an IP address")
+    return host
+
+
 @dataclass(frozen=True)
 class CertbotSpec:
     """A validated CertbotHost request; field names follow the component's arguments."""
 
     domains: tuple[str, ...]
     email: str
-    cert_name: str
+    cert_name: Optional[str] = None  # None: the lineage this component manages on the host, else domains[0]
+    owner: str = "certbot-host"  # the component's name: its records on the host live under it
+    connection_host: Optional[str] = None  # the address SSH connects to (a NAT'd public address counts for DNS)
+    verify_dns: bool = True
+    block_other_services: bool = False
     os_family: str = "auto"
     web_server: str = "nginx"
     webroot_path: str = "/opt/dreamfactory/public"
@@ -105,9 +117,6 @@ class CertbotSpec:
     def server_url(self) -> Optional[str]:
         return self.acme_server or (LETS_ENCRYPT_STAGING if self.staging else None)
 
-    @property
-    def live_dir(self) -> str:
-        return f"/etc/letsencrypt/live/{self.cert_name}"
 
 
 def build_spec(
@@ -129,6 +138,10 @@ def build_spec(
     ssh_port: object = 22,
     upgrade_system: object = False,
     user: object = "root",
+    owner: object = "certbot-host",
+    host: object = None,
+    verify_dns: object = True,
+    block_other_services: object = False,
 ) -> CertbotSpec:
     """Validate every argument; raise CertbotConfigError naming the first bad one."""
     if agree_tos is not True:
@@ -144,11 +157,11 @@ def build_spec(
             names.append(name)
     if len(names) > MAX_DOMAINS:
         _fail("domains", f"{len(names)} names; a certificate holds at most {MAX_DOMAINS}")
-    name = names[0] if cert_name is None else cert_name
-    if not isinstance(name, str) or not _CERT_NAME.match(name):
-        _fail("cert_name", f"{name!r} must be letters, digits, '.', '_' or '-' (it becomes a directory name)")
+    if cert_name is not None and (not isinstance(cert_name, str) or not _CERT_NAME.match(cert_name)):
+        _fail("cert_name", f"{cert_name!r} must be letters, digits, '.', '_' or '-' (it becomes a directory name)")
     for flag_name, flag in (("install_certificate", install_certificate), ("staging", staging),
-                            ("eff_email", eff_email), ("upgrade_system", upgrade_system)):
+                            ("eff_email", eff_email), ("upgrade_system", upgrade_system),
+                            ("verify_dns", verify_dns), ("block_other_services", block_other_services)):
         if not isinstance(flag, bool):
             _fail(flag_name, f"must be True or False, not {flag!r}")
     if acme_server is not None:
@@ -170,10 +183,18 @@ def build_spec(
         _fail("connection.port", f"{ssh_port!r} is not a TCP port")
     if not isinstance(user, str) or not re.match(r"^[a-z_][a-z0-9_.-]*$", user):
         _fail("connection.user", f"{user!r} is not a Unix user name")
+    if host is not None:
+        validate_host(host)
+    if not isinstance(owner, str) or not owner:
+        _fail("resource_name", f"{owner!r} must be a non-empty name")
     return CertbotSpec(
         domains=tuple(names),
         email=normalise_email(email),
-        cert_name=name,
+        cert_name=cert_name,
+        owner=re.sub(r"[^A-Za-z0-9._-]", "_", owner),
+        connection_host=host,
+        verify_dns=verify_dns,
+        block_other_services=block_other_services,
         os_family=_choice("os_family", os_family, OS_FAMILIES),
         web_server=web_server,
         webroot_path=webroot_path.rstrip("/") or "/",

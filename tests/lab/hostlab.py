@@ -7,11 +7,13 @@ systemd as PID 1, and for the RHEL family dnf/rpm/subscription-manager/firewalld
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -19,11 +21,19 @@ from pathlib import Path
 from typing import Optional
 
 SHIMS = Path(__file__).with_name("shims")
-SITE_PACKAGES = Path("/usr/lib/python3/dist-packages")
+ROOT = Path(__file__).resolve().parents[2]
+# The lab's certbot "snap": a current certbot from PyPI (pinned in certbot-requirements.txt) in a virtualenv that
+# every lab host sees through its overlay root, as the snap ships a current certbot. Debian's certbot 2.1 stays
+# installed as the "distro certbot" the certbot step removes.
+CERTBOT_REQUIREMENTS = Path(__file__).with_name("certbot-requirements.txt")
+CERTBOT_VENV = ROOT / ".build" / "lab-certbot"
 LAB_TOOLS = ("unshare", "nsenter", "chroot", "pebble", "nginx", "apache2ctl", "ufw", "openssl", "sshd", "iptables")
 LAB_PACKAGES = ("pebble", "certbot", "python3-certbot-nginx", "python3-certbot-apache", "nginx", "apache2", "ufw",
-                "iptables", "iproute2", "openssl", "openssh-server", "openssh-client", "sudo", "procps")
+                "iptables", "iproute2", "openssl", "openssh-server", "openssh-client", "sudo", "procps", "dash",
+                "libaugeas-dev")  # libaugeas-dev: PyPI's certbot-apache builds python-augeas against it
 ACME_DIRECTORY = "https://localhost:14000/dir"
+DNS_ADDRESS = "127.0.0.53"
+DNS_MANAGEMENT = "127.0.0.1:8055"
 PEBBLE_CA = "/etc/lab-pebble/ca.pem"
 SSH_USER = "deploy"
 
@@ -64,6 +74,20 @@ DISTROS = {
 
 def missing_tools() -> list[str]:
     return [tool for tool in LAB_TOOLS if shutil.which(tool) is None]
+
+
+def ensure_lab_certbot() -> Path:
+    """The pinned certbot virtualenv (made once, about 30 s; remade when the pins change)."""
+    wanted = CERTBOT_REQUIREMENTS.read_text()
+    stamp = CERTBOT_VENV / "requirements.txt"
+    if not (stamp.exists() and stamp.read_text() == wanted):
+        shutil.rmtree(CERTBOT_VENV, ignore_errors=True)
+        base_python = getattr(sys, "_base_executable", sys.executable)
+        subprocess.run([base_python, "-m", "venv", str(CERTBOT_VENV)], check=True)
+        subprocess.run([str(CERTBOT_VENV / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check",
+                        "-r", str(CERTBOT_REQUIREMENTS)], check=True)
+        stamp.write_text(wanted)
+    return CERTBOT_VENV / "bin" / "certbot"
 
 
 class HostLab:
@@ -170,14 +194,13 @@ class HostLab:
     def _provision(self) -> None:
         distro = self.distro
         self._write("/etc/os-release", distro.os_release())
-        self._write("/etc/hosts", "127.0.0.1 localhost\n" + "".join(f"127.0.0.1 {d}\n" for d in self.domains))
+        self._write("/etc/hosts", "127.0.0.1 localhost\n::1 localhost ip6-localhost\n")
+        self._write("/etc/resolv.conf", f"nameserver {DNS_ADDRESS}\n")
         shims = self.file("/usr/lib/lab-shims")
         shutil.copytree(SHIMS, shims)
-        staged = shims / "snap-certbot"
-        staged.mkdir()
-        for entry in SITE_PACKAGES.iterdir():
-            if entry.name.startswith(("certbot_nginx", "certbot_apache")):
-                shutil.copytree(entry, staged / entry.name)
+        launcher = shims / "certbot-launcher"
+        launcher.write_text(f"#!/bin/sh\nexec {ensure_lab_certbot()} \"$@\"\n")
+        launcher.chmod(0o755)
         for tool in ("snap", "systemctl"):
             self._install_shim(tool)
         if not distro.debian_family:
@@ -205,8 +228,23 @@ class HostLab:
                 existing.unlink()
         self._write(f"/usr/bin/{as_name or tool}", (SHIMS / tool).read_text(), 0o755)
 
+    def _dns(self) -> None:
+        """The host's DNS: pebble-challtestsrv answers every A query with 127.0.0.1 unless a record is set."""
+        self.spawn(f"exec pebble-challtestsrv -dns01 {DNS_ADDRESS}:53 -defaultIPv4 127.0.0.1 -defaultIPv6 '' "
+                   f"-management {DNS_MANAGEMENT} -http01 '' -https01 '' -tlsalpn01 ''")
+        self.wait_for(f"getent -s dns ahosts lab-probe.example.com >/dev/null", "the lab's DNS server")
+
+    def set_dns(self, name: str, address: str) -> None:
+        """Point ``name`` at ``address`` in the host's DNS (what Let's Encrypt, here pebble, resolves)."""
+        body = json.dumps({"host": name, "addresses": [address]})
+        host, port = DNS_MANAGEMENT.split(":")
+        self.sh(f"""exec 3<>/dev/tcp/{host}/{port}
+            printf 'POST /add-a HTTP/1.0\\r\\nContent-Length: {len(body)}\\r\\n\\r\\n%s' {shlex.quote(body)} >&3
+            grep -q '^HTTP/1.[01] 200' <&3""")
+
     def _pebble(self) -> None:
         """A private CA for pebble's own HTTPS listener; CertbotHost gets it as acme_ca_bundle."""
+        self._dns()
         self.sh(f"""
             set -e
             mkdir -p /etc/lab-pebble && cd /etc/lab-pebble
@@ -220,7 +258,9 @@ class HostLab:
   "httpPort": 80, "tlsPort": 443, "ocspResponderURL": "", "externalAccountBindingRequired": false}}}}
 JSON
         """)
-        self.spawn("PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0 exec pebble -config /etc/lab-pebble/config.json")
+        # Validation resolves names through the host's DNS only, as Let's Encrypt does (never /etc/hosts).
+        self.spawn(f"PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0 exec pebble -config /etc/lab-pebble/config.json "
+                   f"-dnsserver {DNS_ADDRESS}:53")
         self.wait_for("openssl s_client -connect localhost:14000 -CAfile /etc/lab-pebble/ca.pem -verify_return_error "
                       "</dev/null >/dev/null 2>&1", "pebble")
 

