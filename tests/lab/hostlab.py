@@ -33,9 +33,21 @@ LAB_PACKAGES = ("pebble", "certbot", "python3-certbot-nginx", "python3-certbot-a
                 "libaugeas-dev")  # libaugeas-dev: PyPI's certbot-apache builds python-augeas against it
 ACME_DIRECTORY = "https://localhost:14000/dir"
 DNS_ADDRESS = "127.0.0.53"
+HOST_ADDRESS = "10.77.0.2"  # the host's eth0 (a cloud VM's private address), after connect_client()
+CLIENT_ADDRESS = "10.77.0.1"
 DNS_MANAGEMENT = "127.0.0.1:8055"
 PEBBLE_CA = "/etc/lab-pebble/ca.pem"
 SSH_USER = "deploy"
+# PID 1 of a lab host's PID namespace: reaps orphans (daemonised nginx, apache), as init does, so that none lingers
+# as a zombie that pgrep would still match.
+REAPER = """
+import os, time
+while True:
+    try:
+        os.wait()
+    except ChildProcessError:
+        time.sleep(0.2)
+"""
 
 
 @dataclass(frozen=True)
@@ -65,6 +77,7 @@ DISTROS = {
     "ubuntu-24.04": Distro("ubuntu-24.04", "ubuntu", "24.04", "debian"),
     "debian-12": Distro("debian-12", "debian", "12"),
     "rhel-9": Distro("rhel-9", "rhel", "9.4", "fedora", registered=True),
+    "rhel-9-payg": Distro("rhel-9-payg", "rhel", "9.4", "fedora"),  # pay-as-you-go cloud RHEL: RHUI, unregistered
     "centos-stream-9": Distro("centos-stream-9", "centos", "9", "rhel fedora"),
     "rocky-9": Distro("rocky-9", "rocky", "9.4", "rhel centos fedora", preinstalled_rpms=("certbot",)),
     "almalinux-8": Distro("almalinux-8", "almalinux", "8.10", "rhel centos fedora"),
@@ -99,13 +112,14 @@ class HostLab:
         self.base = Path(tempfile.mkdtemp(prefix=f"dfi-lab-{distro.key}-"))
         self.root = self.base / "merged"
         self.holder: Optional[subprocess.Popen] = None
+        self.init_pid = 0
+        self.client: Optional[subprocess.Popen] = None
         self.background: list[subprocess.Popen] = []
 
     # -- namespace plumbing ---------------------------------------------------------------------------
 
     def _enter(self, *argv: str) -> list[str]:
-        assert self.holder is not None
-        return ["nsenter", "-t", str(self.holder.pid), "-m", "-n", *argv]
+        return ["nsenter", "-t", str(self.init_pid), "-m", "-n", "-p", *argv]
 
     def host_sh(self, script: str, check: bool = True) -> subprocess.CompletedProcess:
         """Run as root in the lab's namespaces but outside the chroot (mount plumbing)."""
@@ -133,14 +147,21 @@ class HostLab:
 
     def file(self, path: str) -> Path:
         """A path inside the host, reached from outside through the holder's view of the mount namespace."""
-        assert self.holder is not None
-        return Path(f"/proc/{self.holder.pid}/root") / str(self.root).lstrip("/") / path.lstrip("/")
+        return Path(f"/proc/{self.init_pid}/root") / str(self.root).lstrip("/") / path.lstrip("/")
 
     # -- lifecycle ------------------------------------------------------------------------------------------
 
     def __enter__(self) -> "HostLab":
-        self.holder = subprocess.Popen(["unshare", "--mount", "--net", "--propagation", "private", "sleep", "infinity"])
-        time.sleep(0.1)
+        # Own mount, network and PID namespaces: pgrep, ss -p and `systemctl stop` in the host see only its own
+        # processes, and ending the namespace's init ends every process the host started.
+        self.holder = subprocess.Popen(["unshare", "--mount", "--net", "--pid", "--fork", "--propagation", "private",
+                                        sys.executable, "-c", REAPER])
+        deadline = time.monotonic() + 5
+        while not (children := Path(f"/proc/{self.holder.pid}/task/{self.holder.pid}/children").read_text().split()):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the lab's namespace init did not start")
+            time.sleep(0.02)
+        self.init_pid = int(children[0])
         base = shlex.quote(str(self.base))
         self.host_sh(f"""
             mount -t tmpfs lab {base}
@@ -166,9 +187,9 @@ class HostLab:
     def __exit__(self, *exc_info) -> None:
         if self.holder is None:
             return
-        net = os.readlink(f"/proc/{self.holder.pid}/ns/net")
-        for proc in Path("/proc").iterdir():
-            if proc.name.isdigit() and int(proc.name) != self.holder.pid:
+        net = os.readlink(f"/proc/{self.init_pid}/ns/net")
+        for proc in Path("/proc").iterdir():  # the PID namespace's own, and those that only joined its network
+            if proc.name.isdigit() and int(proc.name) not in (self.holder.pid, self.init_pid):
                 try:
                     if os.readlink(proc / "ns" / "net") == net:
                         os.kill(int(proc.name), signal.SIGKILL)
@@ -176,7 +197,10 @@ class HostLab:
                     pass
         for process in self.background:
             process.wait(timeout=10)
-        self.holder.kill()
+        if self.client is not None:
+            self.client.kill()
+            self.client.wait()
+        os.kill(self.init_pid, signal.SIGKILL)
         self.holder.wait()
         self.holder = None
         shutil.rmtree(self.base, ignore_errors=True)
@@ -235,11 +259,15 @@ class HostLab:
         self.wait_for(f"getent -s dns ahosts lab-probe.example.com >/dev/null", "the lab's DNS server")
 
     def set_dns(self, name: str, address: str) -> None:
-        """Point ``name`` at ``address`` in the host's DNS (what Let's Encrypt, here pebble, resolves)."""
-        body = json.dumps({"host": name, "addresses": [address]})
+        """Point ``name`` at ``address`` (only) in the host's DNS (what Let's Encrypt, here pebble, resolves)."""
+        self._dns_call("clear-a", {"host": name})
+        self._dns_call("add-a", {"host": name, "addresses": [address]})
+
+    def _dns_call(self, path: str, request: dict) -> None:
+        body = json.dumps(request)
         host, port = DNS_MANAGEMENT.split(":")
         self.sh(f"""exec 3<>/dev/tcp/{host}/{port}
-            printf 'POST /add-a HTTP/1.0\\r\\nContent-Length: {len(body)}\\r\\n\\r\\n%s' {shlex.quote(body)} >&3
+            printf 'POST /{path} HTTP/1.0\\r\\nContent-Length: {len(body)}\\r\\n\\r\\n%s' {shlex.quote(body)} >&3
             grep -q '^HTTP/1.[01] 200' <&3""")
 
     def _pebble(self) -> None:
@@ -260,7 +288,7 @@ JSON
         """)
         # Validation resolves names through the host's DNS only, as Let's Encrypt does (never /etc/hosts).
         self.spawn(f"PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0 exec pebble -config /etc/lab-pebble/config.json "
-                   f"-dnsserver {DNS_ADDRESS}:53")
+                   f"-dnsserver {DNS_ADDRESS}:53 >/var/log/pebble.log 2>&1")
         self.wait_for("openssl s_client -connect localhost:14000 -CAfile /etc/lab-pebble/ca.pem -verify_return_error "
                       "</dev/null >/dev/null 2>&1", "pebble")
 
@@ -296,21 +324,45 @@ JSON
         self.sh("a2enmod -q rewrite && apache2ctl start")
         self.wait_for("ss -Htln 'sport = :80' | grep -q .", "apache")
 
-    def start_sshd(self) -> None:
-        """Real OpenSSH on the host's loopback; the lab's client key logs in as the sudo user, host key pinned."""
+    def start_sshd(self, listen: str = "127.0.0.1", port: int = 22) -> None:
+        """Real OpenSSH; the lab's client key logs in as the sudo user and as root (key only), host key pinned."""
         self.sh(f"""
             mkdir -p /run/sshd /etc/lab-ssh /root/.ssh /home/{SSH_USER}/.ssh
             ssh-keygen -q -t ed25519 -N '' -f /etc/lab-ssh/host_key
             ssh-keygen -q -t ed25519 -N '' -f /root/.ssh/lab_key
             cp /root/.ssh/lab_key.pub /home/{SSH_USER}/.ssh/authorized_keys
+            cp /root/.ssh/lab_key.pub /root/.ssh/authorized_keys
             chown -R {SSH_USER}:{SSH_USER} /home/{SSH_USER}/.ssh
             chmod 700 /home/{SSH_USER}/.ssh
             echo "127.0.0.1 $(cat /etc/lab-ssh/host_key.pub)" > /root/.ssh/known_hosts
-            printf 'ListenAddress 127.0.0.1\nHostKey /etc/lab-ssh/host_key\nPasswordAuthentication no\nUsePAM no\nPidFile /run/sshd.pid\n' > /etc/lab-ssh/sshd_config
+            printf 'ListenAddress {listen}\nPort {port}\nHostKey /etc/lab-ssh/host_key\nPasswordAuthentication no\nPermitRootLogin prohibit-password\nUsePAM no\nPidFile /run/sshd.pid\n' > /etc/lab-ssh/sshd_config
         """)
         # Its log counts the SSH sessions a run opened (one "Accepted publickey" line each).
         self.spawn("exec /usr/sbin/sshd -D -E /var/log/lab-sshd.log -f /etc/lab-ssh/sshd_config")
-        self.wait_for("ss -Htln 'sport = :22' | grep -q .", "sshd")
+        self.wait_for(f"ss -Htln 'sport = :{port}' | grep -q .", "sshd")
+
+    def connect_client(self) -> None:
+        """The operator's machine: a namespace wired to this host by a veth pair (client 10.77.0.1, host eth0
+        10.77.0.2), so its SSH reaches the host through the host's firewall rather than over loopback."""
+        self.client = subprocess.Popen(["unshare", "--net", "sleep", "infinity"])
+        time.sleep(0.1)
+        self.host_sh(f"""
+            ip link add eth0 type veth peer name client0 netns {self.client.pid}
+            ip addr add {HOST_ADDRESS}/24 dev eth0
+            ip link set eth0 up
+        """)
+        subprocess.run(["nsenter", f"--net=/proc/{self.client.pid}/ns/net", "sh", "-c",
+                        f"ip link set lo up && ip addr add {CLIENT_ADDRESS}/24 dev client0 && ip link set client0 up"],
+                       check=True)
+
+    def client_ssh(self, command: str, port: int = 22, user: str = SSH_USER) -> subprocess.CompletedProcess:
+        """``command`` over SSH from the operator's machine to the host's eth0, as remote.Command runs it."""
+        assert self.client is not None, "connect_client() first"
+        return subprocess.run(
+            ["nsenter", f"--net=/proc/{self.client.pid}/ns/net", "ssh", "-i", str(self.file("/root/.ssh/lab_key")),
+             "-p", str(port), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+             "-o", "ConnectTimeout=5", "-o", "LogLevel=ERROR", f"{user}@{HOST_ADDRESS}", command],
+            text=True, capture_output=True, timeout=300)
 
     def ssh_sessions(self) -> int:
         """SSH logins accepted so far (each remote command is one)."""
@@ -319,8 +371,7 @@ JSON
 
     def netns(self) -> tuple[str, ...]:
         """A command prefix that runs a process outside the host but on its network (its loopback sshd)."""
-        assert self.holder is not None
-        return ("nsenter", f"--net=/proc/{self.holder.pid}/ns/net")
+        return ("nsenter", f"--net=/proc/{self.init_pid}/ns/net")
 
     def ssh(self, command: str) -> subprocess.CompletedProcess:
         """Run ``command`` as remote.Command does: one SSH exec as the sudo user, nothing forwarded."""
@@ -330,6 +381,10 @@ JSON
     def add_apache_site(self, name: str, site: str) -> None:
         self._write(f"/etc/apache2/sites-enabled/{name}.conf", site)
         self.sh("apache2ctl configtest && apache2ctl graceful")
+
+    def acme_orders(self) -> int:
+        """Certificates the CA (pebble) issued, dry runs included: the CA's own count, not the scripts' words."""
+        return self.file("/var/log/pebble.log").read_text().count("Issued certificate serial")
 
     def shim_calls(self) -> list[str]:
         log = self.file("/var/log/lab-shims.log")

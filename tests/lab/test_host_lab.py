@@ -57,29 +57,35 @@ SCENARIOS = [
 ]
 
 
-def registered_scripts(scenario: Scenario) -> dict[str, str]:
-    """The ``create`` of each child exactly as CertbotHost registers it (captured under Pulumi mocks)."""
+def host_scripts(user: str = "root", host: str = "127.0.0.1", port: int = 22, name: str = "lab",
+                 **arguments) -> dict[str, str]:
+    """The ``create`` of each child exactly as CertbotHost registers it (captured under Pulumi mocks); the lab's
+    pebble is the CA unless ``arguments`` say otherwise."""
     run = install_mocks(stack="lab")
     from components.certbot import CertbotHost
 
+    arguments = {"domains": list(DOMAINS), "email": "ops@example.com", "agree_tos": True, "acme_server": ACME_DIRECTORY,
+                 "acme_ca_bundle": PEBBLE_CA, **arguments}
+
     @pulumi.runtime.test
     def declare():
-        host = CertbotHost(
-            "lab",
-            connection=remote.ConnectionArgs(host="127.0.0.1", user=scenario.user, private_key="unused"),
-            domains=list(DOMAINS), email="ops@example.com", agree_tos=True, os_family="auto",
-            web_server=scenario.web_server, install_certificate=scenario.install_certificate,
-            acme_server=ACME_DIRECTORY, acme_ca_bundle=PEBBLE_CA,
-        )
-        return host.renewal_timer
+        component = CertbotHost(
+            name, connection=remote.ConnectionArgs(host=host, port=port, user=user, private_key="unused"), **arguments)
+        return component.renewal_timer
 
     declare()
-    return {step: run.mocks.named(f"lab-{step}").inputs["create"] for step in STEPS}
+    return {r.name[len(name) + 1:]: r.inputs["create"] for r in run.mocks.registrations
+            if r.typ == "command:remote:Command"}
+
+
+def registered_scripts(scenario: Scenario) -> dict[str, str]:
+    return host_scripts(user=scenario.user, os_family="auto", web_server=scenario.web_server,
+                        install_certificate=scenario.install_certificate)
 
 
 def run_steps(lab: HostLab, scripts: dict[str, str], user: str) -> dict[str, str]:
     outputs = {}
-    for step in STEPS:
+    for step in scripts:
         result = lab.sh(scripts[step], check=False) if user == "root" else lab.ssh(scripts[step])
         assert result.returncode == 0, f"{step} failed:\n{result.stdout}\n{result.stderr}"
         outputs[step] = result.stdout

@@ -43,9 +43,11 @@ def test_bad_cors_entries(items, where, words):
 
 
 def test_valid_host():
-    [host] = parse_hosts("dev", "hosts", [{**HOST, "user": "deploy", "port": 2222, "webServer": "apache"}], secret)
+    [host] = parse_hosts("dev", "hosts", [{**HOST, "user": "deploy", "port": 2222, "webServer": "apache",
+                                            "verifyDns": False, "blockOtherServices": True}], secret)
     assert (host.name, host.host, host.port, host.user) == ("df-1", "203.0.113.10", 2222, "deploy")
     assert host.arguments["web_server"] == "apache" and host.arguments["agree_tos"] is True
+    assert host.arguments["verify_dns"] is False and host.arguments["block_other_services"] is True
     assert isinstance(host.private_key, pulumi.Output)
 
 
@@ -62,6 +64,9 @@ def test_valid_host():
         ({**HOST, "webServer": "caddy"}, "hosts[0].webServer", "not one of"),
         ({**HOST, "port": 0}, "hosts[0].port", "TCP port"),
         ({**HOST, "user": "a b"}, "hosts[0].user", "Unix user"),
+        ({**HOST, "host": "203.0.113.10;reboot"}, "hosts[0].host", "DNS name or an IP address"),
+        ({**HOST, "verifyDns": "no"}, "hosts[0].verifyDns", "True or False"),
+        ({**HOST, "blockOtherServices": 1}, "hosts[0].blockOtherServices", "True or False"),
     ],
 )
 def test_bad_hosts(item, where, words):

@@ -193,12 +193,11 @@ case "$WEB_SERVER" in
 esac
 if [ "$WEB_SERVER" = apache ]; then manage_apache_names; fi
 if [ "$ORDER" = 1 ]; then
-  # DNS as the CA sees it (never /etc/hosts, where cloud-init maps the FQDN to 127.0.1.1): it must lead to the
-  # address the operator connects to (on NAT'd cloud VMs that address is on no interface) or to one of this host's.
-  ACCEPTED=" $(getent ahosts "$CONNECTION_HOST" 2>/dev/null | awk '{print $1}' | sort -u | paste -sd' ' -) "
-  for address in $(ip -o addr show 2>/dev/null | awk '{print $4}' | cut -d/ -f1); do
-    case "$address" in 127.*|::1) ;; *) ACCEPTED="$ACCEPTED$address " ;; esac
-  done
+  # DNS as the CA sees it (never /etc/hosts, where cloud-init maps the FQDN to 127.0.1.1): each address must be the
+  # one the operator connects to (on NAT'd cloud VMs it is on no interface) or one of this host's own.
+  ACCEPTED=" $({ getent ahosts "$CONNECTION_HOST" 2>/dev/null | awk '{print $1}'
+                 ip -o addr show 2>/dev/null | awk '{print $4}' | cut -d/ -f1 | grep -vE '^(127\.|::1$)' || true
+               } | sort -u | paste -sd' ' -) "
   for domain in "${DOMAINS[@]}"; do
     resolved=$(getent -s dns ahosts "$domain" 2>/dev/null | awk '{print $1}' | sort -u | paste -sd' ' - || true)
     [ -n "$resolved" ] || fail "$domain does not resolve in DNS; create its A/AAAA record pointing at this host first"
@@ -206,11 +205,12 @@ if [ "$ORDER" = 1 ]; then
       say "$domain resolves to $resolved (verify_dns=False: not compared with this host)"
       continue
     fi
-    match=0
+    stray=""
     for address in $resolved; do
-      case "$ACCEPTED" in *" $address "*) match=1 ;; esac
+      case "$ACCEPTED" in *" $address "*) ;; *) stray="$stray $address" ;; esac
     done
-    [ "$match" = 1 ] || fail "$domain resolves to $resolved, which is neither the address you connect to ($CONNECTION_HOST) nor one of the addresses it accepts ($(xargs <<<"$ACCEPTED")); fix the DNS record, or set verify_dns=False when a CDN or proxy in front forwards /.well-known/acme-challenge/ to this host"
+    # Every address must lead here: the CA may validate over any of them (over IPv6 first when there is an AAAA).
+    [ -z "$stray" ] || fail "$domain resolves to$stray, which is neither the address you connect to ($CONNECTION_HOST) nor one of this host's addresses (accepted:$ACCEPTED); fix the DNS record, or set verify_dns=False when a CDN or proxy in front forwards /.well-known/acme-challenge/ to this host"
   done
   UFW_STATUS=$(ufw status 2>/dev/null || true)
   if grep -q '^Status: active' <<<"$UFW_STATUS"; then
