@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import Optional
 
 SHIMS = Path(__file__).with_name("shims")
-ROOT = Path(__file__).resolve().parents[2]
 # The lab's certbot "snap": a current certbot from PyPI (pinned in certbot-requirements.txt) in a virtualenv that
 # every lab host sees through its overlay root, as the snap ships a current certbot. Debian's certbot 2.1 stays
-# installed as the "distro certbot" the certbot step removes.
+# installed as the "distro certbot" the certbot step removes. Not under /tmp (a lab host mounts its own /tmp), and
+# kept between runs on this machine.
 CERTBOT_REQUIREMENTS = Path(__file__).with_name("certbot-requirements.txt")
-CERTBOT_VENV = ROOT / ".build" / "lab-certbot"
+CERTBOT_VENV = Path("/var/cache/dreamfactory-infra-lab/certbot")
 LAB_TOOLS = ("unshare", "nsenter", "chroot", "pebble", "nginx", "apache2ctl", "ufw", "openssl", "sshd", "iptables")
 LAB_PACKAGES = ("pebble", "certbot", "python3-certbot-nginx", "python3-certbot-apache", "nginx", "apache2", "ufw",
                 "iptables", "iproute2", "openssl", "openssh-server", "openssh-client", "sudo", "procps", "dash",
