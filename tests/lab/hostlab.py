@@ -346,14 +346,11 @@ JSON
         10.77.0.2), so its SSH reaches the host through the host's firewall rather than over loopback."""
         self.client = subprocess.Popen(["unshare", "--net", "sleep", "infinity"])
         time.sleep(0.1)
-        self.host_sh(f"""
-            ip link add eth0 type veth peer name client0 netns {self.client.pid}
-            ip addr add {HOST_ADDRESS}/24 dev eth0
-            ip link set eth0 up
-        """)
+        # Made from the client's side: PIDs given to `ip link ... netns` are read in the caller's PID namespace.
         subprocess.run(["nsenter", f"--net=/proc/{self.client.pid}/ns/net", "sh", "-c",
-                        f"ip link set lo up && ip addr add {CLIENT_ADDRESS}/24 dev client0 && ip link set client0 up"],
-                       check=True)
+                        f"ip link add client0 type veth peer name eth0 netns {self.init_pid} && ip link set lo up && "
+                        f"ip addr add {CLIENT_ADDRESS}/24 dev client0 && ip link set client0 up"], check=True)
+        self.host_sh(f"ip addr add {HOST_ADDRESS}/24 dev eth0 && ip link set eth0 up")
 
     def client_ssh(self, command: str, port: int = 22, user: str = SSH_USER) -> subprocess.CompletedProcess:
         """``command`` over SSH from the operator's machine to the host's eth0, as remote.Command runs it."""
