@@ -115,6 +115,8 @@ class DreamFactoryState:
     admins: dict[str, str]
     token_ttl_seconds: float = 24 * 3600
     api_keys: tuple[str, ...] = (ADMIN_APP_KEY,)
+    # database.max_records_returned (DB_MAX_RECORDS_RETURNED): a larger `limit`, or none, is lowered to it.
+    max_records_returned: int = 100000
     rows: dict[int, dict] = field(default_factory=dict)
     sessions: dict[str, Session] = field(default_factory=dict)
     faults: list[Fault] = field(default_factory=list)
@@ -298,8 +300,8 @@ class DreamFactoryState:
                 rows = [row for row in rows if _filter_matches(params["filter"], self.public(row))]
             if params.get("order", "").lower().endswith("desc"):
                 rows.reverse()
-            limit = int(params.get("limit") or 1000)
-            limit = limit if 1 <= limit <= 1000 else 1000
+            limit = int(params.get("limit") or self.max_records_returned)
+            limit = limit if 1 <= limit <= self.max_records_returned else self.max_records_returned
             offset = int(params.get("offset") or 0)
             page = rows[offset:offset + limit]
             body: dict = {"resource": [self.public(row, params.get("fields") or "*") for row in page]}

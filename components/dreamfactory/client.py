@@ -2,7 +2,8 @@
 
 Why it looks like this (facts in ../shared/reference/dreamfactory-api.md):
 * Auth is an admin session: ``POST system/admin/session`` returns a JWT sent as
-  ``X-DreamFactory-Session-Token``; on any 401 we log in again once and retry (refresh is not relied on).
+  ``X-DreamFactory-Session-Token``; on 401 (expired), or 403 (logged out) when credentials are configured, we
+  log in again once and retry (refresh is not relied on).
 * Transient failures (429/502/503/504, connection errors) are retried with backoff by urllib3, but only
   for methods that are safe to replay. POST is never replayed after it may have reached the server.
 * The Pulumi plugin serves up to four calls at once on one provider object, so the token is shared
@@ -27,7 +28,7 @@ log = logging.getLogger("dreamfactory")
 
 SESSION_PATH = "system/admin/session"
 CORS_PATH = "system/cors"
-PAGE_SIZE = 1000  # DreamFactory clamps every list to at most 1000 records
+PAGE_SIZE = 1000  # asked per page; DreamFactory may return fewer (database.max_records_returned can be lower)
 RETRY_STATUSES = (429, 502, 503, 504)
 MAX_RETRY_AFTER_SECONDS = 30.0  # honour a server's Retry-After, but never hang a deployment for an hour
 # Every PATCH this client sends carries the complete record for one id, so replaying it is harmless.
@@ -267,10 +268,14 @@ class DreamFactoryClient:
     # -- requests ----------------------------------------------------------------------------------------
 
     def request(self, method: str, path: str, *, params: Optional[dict] = None, body: Any = None) -> Any:
-        """Send one authenticated call; on 401 log in again once and repeat it."""
+        """Send one authenticated call; when the token is refused, log in again once and repeat it.
+
+        An expired token answers 401, a logged-out (blacklisted) one 403: both get one fresh login when
+        email and password are configured. Without them a 403 is DreamFactory's own answer, surfaced as is."""
         token = self._current_token()
         response = self._send(method, path, token=token, params=params, body=body)
-        if response.status_code == 401:
+        can_login = bool(self._settings.email and self._settings.password)
+        if response.status_code == 401 or (response.status_code == 403 and can_login):
             token = self._renew_token(token)
             response = self._send(method, path, token=token, params=params, body=body)
         return self._decode(response, method, path)
@@ -297,13 +302,14 @@ class DreamFactoryClient:
         return matches[0] if matches else None
 
     def iter_cors(self) -> Iterator[dict]:
-        """Every CORS entry, in id order, a page of 1000 at a time."""
+        """Every CORS entry, in id order, page by page until an empty page (a short page proves nothing: the
+        server's max_records_returned may be below PAGE_SIZE)."""
         offset = 0
         while True:
             page = _unwrap(self.request("GET", CORS_PATH, params={"fields": "*", "limit": PAGE_SIZE, "offset": offset, "order": "id ASC"}))
-            yield from page
-            if len(page) < PAGE_SIZE:
+            if not page:
                 return
+            yield from page
             offset += len(page)
 
 

@@ -38,6 +38,11 @@ DEFAULTS: dict[str, Any] = {
 OUTPUT_FIELDS = ("entry_id", *MANAGED_FIELDS, "adopt_existing", "created_date", "last_modified_date")
 
 MAX_PATH_LENGTH = 255  # varchar(255) column
+# Column limits of cors_config (df-core create_system_tables): MySQL in strict mode and Postgres refuse longer
+# values at `up` (SQLSTATE 22001), so `check` refuses them first.
+MAX_ORIGIN_LENGTH = 255  # varchar(255): the origins joined with ","
+MAX_TEXT_BYTES = 65535  # text: header, exposed_header
+MAX_INTEGER = 2147483647  # int: max_age
 _ORIGIN = re.compile(
     r"^(?P<scheme>[a-z][a-z0-9+.-]*)://"
     r"(?P<host>(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*|\[[0-9a-f:.]+\])"
@@ -78,6 +83,13 @@ def _normalise_list(value: Any, *, key: Callable[[str], str] = lambda item: item
     return result
 
 
+def _lower_origins(value: Any) -> Any:
+    """Browsers send scheme and host in lower case and DreamFactory (php-cors) compares origins exactly."""
+    if not isinstance(value, (list, tuple)):
+        return value
+    return [item.lower() if isinstance(item, str) else item for item in value]
+
+
 def _normalise_methods(value: Any) -> Any:
     if not isinstance(value, (list, tuple)) or _is_unknown(list(value)):
         return value
@@ -104,7 +116,7 @@ def normalise(props: dict) -> dict:
         result["path"] = result["path"].strip()
     if isinstance(result.get("description"), str):
         result["description"] = result["description"].strip() or None
-    result["origins"] = _normalise_list(result.get("origins"))
+    result["origins"] = _normalise_list(_lower_origins(result.get("origins")))
     result["headers"] = _normalise_list(result["headers"], key=str.lower)
     result["exposed_headers"] = _normalise_list(result["exposed_headers"], key=str.lower)
     result["methods"] = _normalise_methods(result["methods"])
@@ -207,6 +219,25 @@ def _check_bool(name: str, value: Any) -> list[Failure]:
     return [(name, f"{name} must be true or false, not {value!r}")]
 
 
+def _check_column_lengths(props: dict) -> list[Failure]:
+    failures: list[Failure] = []
+    origins = props.get("origins")
+    if isinstance(origins, list) and not _is_unknown(origins) and all(isinstance(o, str) for o in origins):
+        joined = len(",".join(origins))
+        if joined > MAX_ORIGIN_LENGTH:
+            failures.append(("origins", f"origins joined with ',' are {joined} characters; DreamFactory stores at most "
+                                        f"{MAX_ORIGIN_LENGTH}: list fewer, or use a pattern such as "
+                                        "'https://*.example.com'"))
+    for name in ("headers", "exposed_headers"):
+        items = props.get(name)
+        if isinstance(items, list) and not _is_unknown(items) and all(isinstance(i, str) for i in items):
+            size = len(",".join(items).encode())
+            if size > MAX_TEXT_BYTES:
+                failures.append((name, f"{name} joined with ',' are {size} bytes; DreamFactory stores at most "
+                                       f"{MAX_TEXT_BYTES}"))
+    return failures
+
+
 def validate(props: dict) -> list[Failure]:
     """Every problem with normalised ``props``, each naming the property and the fix."""
     failures = _check_path(props.get("path"))
@@ -217,6 +248,9 @@ def validate(props: dict) -> list[Failure]:
     max_age = props.get("max_age")
     if max_age is not UNKNOWN and (isinstance(max_age, bool) or not isinstance(max_age, int) or max_age < 0):
         failures.append(("max_age", f"max_age must be a whole number of seconds >= 0, not {max_age!r}"))
+    elif max_age is not UNKNOWN and max_age > MAX_INTEGER:
+        failures.append(("max_age", f"max_age {max_age} is above {MAX_INTEGER}, the largest DreamFactory stores"))
+    failures += _check_column_lengths(props)
     description = props.get("description")
     if description is not None and description is not UNKNOWN:
         if not isinstance(description, str):

@@ -12,6 +12,7 @@ from components.dreamfactory.errors import (
     BadRequestError,
     BatchError,
     ConfigurationError,
+    ForbiddenError,
     NotFoundError,
     ServerError,
     TransportError,
@@ -95,6 +96,35 @@ def test_given_session_token_is_used_without_login(local_df):
     local_df.control("POST", "expire-tokens")
     with pytest.raises(AuthenticationError, match="no credentials are configured"):
         client.find_cors_by_path("x")
+
+
+def test_a_logged_out_token_gets_one_fresh_login_when_credentials_allow_it(local_df):
+    stale = make_client(local_df)._login()
+    make_client(local_df, session_token=stale).request("DELETE", "system/admin/session")  # logout: blacklisted
+    local_df.clear_log()
+    client = make_client(local_df, session_token=stale)
+    assert client.find_cors_by_path("x") is None
+    assert logins(local_df) == 1
+    without_credentials = DreamFactoryClient(ConnectionSettings(url=local_df.url, session_token=stale))
+    with pytest.raises(ForbiddenError, match="blacklisted") as caught:
+        without_credentials.find_cors_by_path("x")
+    assert caught.value.status == 403 and logins(local_df) == 1  # DreamFactory's answer, no login attempted
+
+
+def test_listing_pages_until_an_empty_page_when_the_server_caps_lists_lower(local_df):
+    client = make_client(local_df)
+    for number in range(7):
+        client.create_cors({**RECORD, "path": f"api/v2/app{number}/*"})
+    with local_df.state.lock:
+        local_df.state.max_records_returned = 3  # an operator's lowered DB_MAX_RECORDS_RETURNED
+    try:
+        local_df.clear_log()
+        assert [entry["path"] for entry in client.iter_cors()] == [f"api/v2/app{n}/*" for n in range(7)]
+        pages = [r for r in local_df.requests_log() if r["method"] == "GET" and r["path"] == "system/cors"]
+        assert len(pages) == 4  # 3 + 3 + 1 + the empty page that ends it
+    finally:
+        with local_df.state.lock:
+            local_df.state.max_records_returned = 100000
 
 
 @pytest.mark.parametrize("status", [429, 502, 503, 504])

@@ -24,6 +24,31 @@ def test_normalise_fills_defaults_and_trims():
     assert "__provider" not in props
 
 
+def test_origins_are_lower_cased_as_browsers_send_them_and_the_diff_is_stable():
+    props = schema.normalise({**VALID, "origins": ["https://App.Example.com", "HTTPS://app.example.COM:8443",
+                                                   "https://app.example.com"]})
+    assert props["origins"] == ["https://app.example.com", "https://app.example.com:8443"]
+    assert schema.normalise(props)["origins"] == props["origins"]
+    stored = schema.from_wire({"id": 1, **schema.to_wire(props)})
+    assert schema.changed_fields(stored, props) == []
+    by_hand = schema.from_wire({"id": 1, **schema.to_wire(props),
+                                "origin": "https://App.Example.com,https://app.example.com:8443"})
+    assert schema.changed_fields(by_hand, props) == ["origins"]  # a mixed-case entry made by hand is fixed once
+
+
+def test_column_limits_are_checked_before_any_call():
+    eight = [f"https://service-{n}.department.example.com" for n in range(8)]
+    joined = len(",".join(eight))
+    [(field, message)] = failures_for(origins=eight)
+    assert field == "origins" and f"are {joined} characters; DreamFactory stores at most 255" in message
+    assert "https://*.example.com" in message
+    assert len(",".join(eight[:6])) <= 255 and failures_for(origins=eight[:6]) == []
+    [(field, message)] = failures_for(headers=["X-" + "a" * 70000])
+    assert field == "headers" and "at most 65535" in message
+    [(field, message)] = failures_for(max_age=2**31)
+    assert field == "max_age" and "2147483647" in message
+
+
 def test_normalise_upper_cases_deduplicates_and_orders_verbs():
     props = schema.normalise({**VALID, "methods": ["delete", " get", "GET", "post"]})
     assert props["methods"] == ["GET", "POST", "DELETE"]
