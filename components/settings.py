@@ -165,12 +165,15 @@ def check_dreamfactory_connection(stack: str, config: pulumi.Config, environ: Ma
     if not re.match(r"^https?://[^\s/?#]+", url):
         raise _error(stack, "dreamfactory:url", f"{url!r} must be an http(s) URL such as https://df.example.com")
     has_password = config.get_secret("password") is not None or environ.get("DREAMFACTORY_PASSWORD")
-    has_login = (config.get("email") or environ.get("DREAMFACTORY_EMAIL")) and has_password
+    identity = (config.get("email") or environ.get("DREAMFACTORY_EMAIL") or config.get("username")
+                or environ.get("DREAMFACTORY_USERNAME"))
+    has_login = identity and has_password
     has_token = config.get_secret("sessionToken") is not None or environ.get("DREAMFACTORY_SESSION_TOKEN")
     if not (has_login or has_token):
-        raise _error(stack, "dreamfactory:email/password", "no credentials; run: pulumi config set dreamfactory:email "
-                                                           "admin@example.com && pulumi config set --secret "
-                                                           "dreamfactory:password (or dreamfactory:sessionToken)")
+        raise _error(stack, "dreamfactory:email/password",
+                     "no credentials; run: pulumi config set dreamfactory:email admin@example.com (or "
+                     "dreamfactory:username) && pulumi config set --secret dreamfactory:password (or "
+                     "dreamfactory:sessionToken)")
 
 
 def load_settings() -> Settings:

@@ -115,6 +115,8 @@ class DreamFactoryState:
     admins: dict[str, str]
     token_ttl_seconds: float = 24 * 3600
     api_keys: tuple[str, ...] = (ADMIN_APP_KEY,)
+    # DF_LOGIN_ATTRIBUTE: "email" (DreamFactory's default) or "username"; `admins` is keyed by it.
+    login_attribute: str = "email"
     # database.max_records_returned (DB_MAX_RECORDS_RETURNED): a larger `limit`, or none, is lowered to it.
     max_records_returned: int = 100000
     rows: dict[int, dict] = field(default_factory=dict)
@@ -185,9 +187,9 @@ class DreamFactoryState:
 
     def login(self, body: Any) -> dict:
         body = body if isinstance(body, dict) else {}
-        email, password = _clean_string(body.get("email")), body.get("password")
+        email, password = _clean_string(body.get(self.login_attribute)), body.get("password")
         if not email:
-            raise ApiError(400, "Login request is missing required email.")
+            raise ApiError(400, f"Login request is missing required {self.login_attribute}.")
         if not password:
             raise ApiError(400, "Login request is missing required password.")
         with self.lock:

@@ -38,6 +38,7 @@ CONFIG_KEYS = {
     "url": "DREAMFACTORY_URL",
     "apiKey": "DREAMFACTORY_API_KEY",
     "email": "DREAMFACTORY_EMAIL",
+    "username": "DREAMFACTORY_USERNAME",
     "password": "DREAMFACTORY_PASSWORD",
     "sessionToken": "DREAMFACTORY_SESSION_TOKEN",
     "verifyTls": None,
@@ -53,6 +54,8 @@ class ConnectionSettings:
     url: str
     email: Optional[str] = None
     password: Optional[str] = field(default=None, repr=False)
+    # DreamFactory with DF_LOGIN_ATTRIBUTE=username logs admins in by user name instead of e-mail.
+    username: Optional[str] = None
     session_token: Optional[str] = field(default=None, repr=False)
     api_key: Optional[str] = field(default=None, repr=False)
     verify_tls: bool = True
@@ -71,15 +74,27 @@ class ConnectionSettings:
             )
         elif parts.query or parts.fragment or parts.username:
             problems.append("dreamfactory:url must not carry credentials, a query or a fragment")
-        if not self.session_token and not (self.email and self.password):
+        if not self.session_token and not self.can_login:
             problems.append(
-                "no DreamFactory credentials: set dreamfactory:email and dreamfactory:password (secret), "
-                "or dreamfactory:sessionToken (secret), or the DREAMFACTORY_* environment variables"
+                "no DreamFactory credentials: set dreamfactory:email (or dreamfactory:username) and "
+                "dreamfactory:password (secret), or dreamfactory:sessionToken (secret), or the DREAMFACTORY_* "
+                "environment variables"
             )
         if not self.timeout_seconds > 0:
             problems.append("dreamfactory:timeoutSeconds must be a number of seconds greater than 0")
         if problems:
             raise ConfigurationError("; ".join(problems))
+
+    @property
+    def can_login(self) -> bool:
+        return bool((self.email or self.username) and self.password)
+
+    @property
+    def login_body(self) -> dict:
+        """The admin login request: by user name when one is configured, else by e-mail."""
+        if self.username:
+            return {"username": self.username, "password": self.password}
+        return {"email": self.email, "password": self.password}
 
     @property
     def api_base(self) -> str:
@@ -106,6 +121,7 @@ class ConnectionSettings:
         return cls(
             url=values["url"] or "",
             email=values["email"],
+            username=values["username"],
             password=values["password"],
             session_token=values["sessionToken"],
             api_key=values["apiKey"],
@@ -228,20 +244,21 @@ class DreamFactoryClient:
 
     def _login(self) -> str:
         settings = self._settings
-        if not (settings.email and settings.password):
+        if not settings.can_login:
             raise AuthenticationError(
                 "the session token was refused and no credentials are configured to log in again; "
                 "set dreamfactory:email and dreamfactory:password, or a fresh dreamfactory:sessionToken",
                 status=401,
             )
         response = self._send(
-            "POST", SESSION_PATH, token=None, params=None, body={"email": settings.email, "password": settings.password}
+            "POST", SESSION_PATH, token=None, params=None, body=settings.login_body
         )
         try:
             session = self._decode(response, "POST", SESSION_PATH)
         except AuthenticationError as exc:
             raise AuthenticationError(
-                f"admin login refused: {exc.message} (check dreamfactory:email and dreamfactory:password)",
+                f"admin login refused: {exc.message} (check dreamfactory:{'username' if settings.username else 'email'}"
+                " and dreamfactory:password)",
                 status=exc.status,
                 code=exc.code,
                 method="POST",
@@ -274,8 +291,7 @@ class DreamFactoryClient:
         email and password are configured. Without them a 403 is DreamFactory's own answer, surfaced as is."""
         token = self._current_token()
         response = self._send(method, path, token=token, params=params, body=body)
-        can_login = bool(self._settings.email and self._settings.password)
-        if response.status_code == 401 or (response.status_code == 403 and can_login):
+        if response.status_code == 401 or (response.status_code == 403 and self._settings.can_login):
             token = self._renew_token(token)
             response = self._send(method, path, token=token, params=params, body=body)
         return self._decode(response, method, path)

@@ -111,6 +111,24 @@ def test_a_logged_out_token_gets_one_fresh_login_when_credentials_allow_it(local
     assert caught.value.status == 403 and logins(local_df) == 1  # DreamFactory's answer, no login attempted
 
 
+def test_username_login_for_a_dreamfactory_that_logs_in_by_username(local_df):
+    with local_df.state.lock:
+        local_df.state.login_attribute = "username"  # DF_LOGIN_ATTRIBUTE=username; admins keyed by user name
+        local_df.state.admins["dfadmin"] = local_df.password
+    try:
+        with pytest.raises(BadRequestError, match="missing required username"):
+            make_client(local_df).find_cors_by_path("x")  # e-mail login is refused by such a server
+        settings = ConnectionSettings.from_config(
+            {"dreamfactory:url": local_df.url}.get,
+            {"DREAMFACTORY_USERNAME": "dfadmin", "DREAMFACTORY_PASSWORD": local_df.password})
+        assert settings.username == "dfadmin" and settings.email is None
+        assert DreamFactoryClient(settings).find_cors_by_path("x") is None
+    finally:
+        with local_df.state.lock:
+            local_df.state.login_attribute = "email"
+            del local_df.state.admins["dfadmin"]
+
+
 def test_listing_pages_until_an_empty_page_when_the_server_caps_lists_lower(local_df):
     client = make_client(local_df)
     for number in range(7):

@@ -102,3 +102,12 @@ def test_dreamfactory_connection_is_checked_at_preview(values, environ, words):
 def test_dreamfactory_connection_from_environment():
     check_dreamfactory_connection("dev", FakeConfig({}), {"DREAMFACTORY_URL": "https://x.example.com",
                                                          "DREAMFACTORY_SESSION_TOKEN": "t"})
+
+
+def test_dreamfactory_login_by_username():
+    check_dreamfactory_connection("dev", FakeConfig({"url": "https://x.example.com", "username": "dfadmin",
+                                                     "password": "p"}), {})
+    check_dreamfactory_connection("dev", FakeConfig({"url": "https://x.example.com"}),
+                                  {"DREAMFACTORY_USERNAME": "dfadmin", "DREAMFACTORY_PASSWORD": "p"})
+    with pytest.raises(SettingsError, match="no credentials"):
+        check_dreamfactory_connection("dev", FakeConfig({"url": "https://x.example.com", "username": "dfadmin"}), {})
