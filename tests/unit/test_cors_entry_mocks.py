@@ -48,3 +48,25 @@ def test_cors_entry_omits_unset_arguments(run):
         assert set(run.mocks.named("minimal").inputs) == {"path", "origins", "__provider"}
 
     return entry.urn.apply(check)
+
+
+def test_thousands_of_entries_serialise_the_provider_once(run, monkeypatch):
+    # pulumi's serialize_provider wraps pickle's _batch_setitems once more on every call and never unwraps it, so a
+    # stack of about 960 dynamic resources ended in RecursionError (issue 13, item 8; pulumi/pulumi#17803).
+    import pulumi.dynamic.dynamic as dynamic
+
+    from components.dreamfactory import CorsEntry, cors_resource
+
+    cors_resource.serialized_provider.cache_clear()
+    calls = []
+    real = dynamic.serialize_provider
+    monkeypatch.setattr(cors_resource, "serialize_provider", lambda provider: calls.append(1) or real(provider))
+
+    @pulumi.runtime.test
+    def declare():
+        entries = [CorsEntry(f"e{n}", path=f"api/v2/app{n}/*", origins=["*"]) for n in range(1500)]
+        return pulumi.Output.all(*[entry.urn for entry in entries[-3:]])
+
+    declare()
+    assert len([r for r in run.mocks.registrations if r.typ.endswith("CorsEntry")]) == 1500
+    assert len(calls) == 1
