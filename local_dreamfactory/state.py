@@ -115,6 +115,8 @@ class DreamFactoryState:
     admins: dict[str, str]
     token_ttl_seconds: float = 24 * 3600
     api_keys: tuple[str, ...] = (ADMIN_APP_KEY,)
+    # MySQL (utf8mb4_unicode_ci): the path's unique index and `filter=path='...'` ignore case; SQLite/Postgres don't.
+    case_insensitive_paths: bool = False
     # DF_LOGIN_ATTRIBUTE: "email" (DreamFactory's default) or "username"; `admins` is keyed by it.
     login_attribute: str = "email"
     # database.max_records_returned (DB_MAX_RECORDS_RETURNED): a larger `limit`, or none, is lowered to it.
@@ -268,13 +270,16 @@ class DreamFactoryState:
         if not isinstance(row.get("max_age") or 0, int) or isinstance(row.get("max_age"), bool):
             raise ApiError(500, "SQLSTATE[HY000]: General error: 1366 Incorrect integer value for column 'max_age'", code="HY000")
         for other in self.rows.values():
-            if other["path"] == row["path"] and other["id"] != row.get("id"):
+            if self._same_path(other["path"], row["path"]) and other["id"] != row.get("id"):
                 raise ApiError(
                     500,
                     f"SQLSTATE[23000]: Integrity constraint violation: 1062 Duplicate entry '{row['path']}' for key "
                     "'cors_config_path_unique' (Connection: mysql, SQL: insert into `cors_config` ...)",
                     code="23000",
                 )
+
+    def _same_path(self, one: str, other: str) -> bool:
+        return one.lower() == other.lower() if self.case_insensitive_paths else one == other
 
     def _apply(self, row: dict, record: dict) -> None:
         for column in WRITABLE:
@@ -299,7 +304,8 @@ class DreamFactoryState:
                     raise ApiError(400, "Batch Error: Not all requested records could be retrieved.", code=1000)
                 rows = [self.rows[row_id] for row_id in wanted]
             if params.get("filter"):
-                rows = [row for row in rows if _filter_matches(params["filter"], self.public(row))]
+                rows = [row for row in rows
+                        if _filter_matches(params["filter"], self.public(row), self.case_insensitive_paths)]
             if params.get("order", "").lower().endswith("desc"):
                 rows.reverse()
             limit = int(params.get("limit") or self.max_records_returned)
@@ -457,14 +463,17 @@ def _origin_matches(allowed: str, origin: str) -> bool:
 _FILTER = re.compile(r"^\(?\s*(\w+)\s*=\s*'((?:[^']|'')*)'\s*\)?$")
 
 
-def _filter_matches(expression: str, record: dict) -> bool:
-    """The subset of DreamFactory's filter syntax the project uses: ``field='value'``."""
+def _filter_matches(expression: str, record: dict, ignore_case: bool = False) -> bool:
+    """The subset of DreamFactory's filter syntax the project uses: ``field='value'`` (MySQL's collation ignores
+    case when ``ignore_case``)."""
     match = _FILTER.match(expression.strip())
     if not match:
         raise ApiError(400, f"Invalid or unparsable filter request: '{expression}'")
     name, value = match.group(1), match.group(2).replace("''", "'")
     if name not in record:
         raise ApiError(400, f"Invalid or unparsable field in filter request: '{name}'")
+    if ignore_case:
+        return str(record[name]).lower() == value.lower()
     return str(record[name]) == value
 
 

@@ -312,10 +312,13 @@ class DreamFactoryClient:
         self.request("DELETE", f"{CORS_PATH}/{int(entry_id)}")
 
     def find_cors_by_path(self, path: str) -> Optional[dict]:
-        """The entry whose ``path`` equals ``path`` exactly, or None (one GET)."""
-        found = self.request("GET", CORS_PATH, params={"fields": "*", "filter": f"path='{path}'"})
-        matches = [record for record in _unwrap(found) if record.get("path") == path]
-        return matches[0] if matches else None
+        """The entry whose ``path`` equals ``path``, or None (one GET). On MySQL the path's unique index ignores
+        case, so an entry whose path differs only in case is that same entry there and is returned when no exact
+        match exists (it is the one a create would collide with)."""
+        found = _unwrap(self.request("GET", CORS_PATH, params={"fields": "*", "filter": f"path='{path}'"}))
+        exact = [record for record in found if record.get("path") == path]
+        same_but_case = [record for record in found if str(record.get("path", "")).lower() == path.lower()]
+        return (exact or same_but_case or [None])[0]
 
     def iter_cors(self) -> Iterator[dict]:
         """Every CORS entry, in id order, page by page until an empty page (a short page proves nothing: the

@@ -155,6 +155,9 @@ class CorsProvider(ResourceProvider):
     def _duplicate_path_error(client: DreamFactoryClient, path: str, cause: BatchError) -> DreamFactoryError:
         existing = client.find_cors_by_path(path)
         which = f" (entry id {existing['id']})" if existing else ""
+        if existing and existing.get("path") != path:
+            which = (f" as entry id {existing['id']} with path {existing.get('path')!r} (DreamFactory's database "
+                     "compares paths without regard to case)")
         return DreamFactoryError(
             f"a CORS entry with path {path!r} already exists{which}; set adopt_existing=True to manage that entry "
             "with this resource, or choose another path",

@@ -118,6 +118,30 @@ def test_duplicate_path_fails_naming_the_path_and_the_option(plugin, local_df):
     assert len(local_df.rows()) == 1
 
 
+@pytest.fixture
+def mysql_paths(local_df):
+    """The double compares paths as MySQL's utf8mb4_unicode_ci collation does (unique index and filter)."""
+    with local_df.state.lock:
+        local_df.state.case_insensitive_paths = True
+    yield
+    with local_df.state.lock:
+        local_df.state.case_insensitive_paths = False
+
+
+def test_on_mysql_a_path_differing_only_in_case_is_adopted_and_a_duplicate_names_it(plugin, local_df, mysql_paths):
+    existing, _ = up(plugin, "by-hand", {**SPA, "path": "API/v2/*"})
+    inputs, _ = plugin.check("second", SPA)
+    with pytest.raises(grpc.RpcError) as caught:
+        plugin.create("second", inputs)
+    assert f"as entry id {existing} with path 'API/v2/*'" in caught.value.details()
+    assert "without regard to case" in caught.value.details()
+    local_df.clear_log()
+    entry_id, state = up(plugin, "adopted", {**SPA, "adopt_existing": True})
+    assert entry_id == existing and state["path"] == "api/v2/*"
+    assert [r["method"] for r in local_df.writes()] == ["PATCH"]  # the path's case, converged in place
+    assert [row["path"] for row in local_df.rows()] == ["api/v2/*"]
+
+
 def test_adoption_takes_the_existing_entry_and_converges_it(plugin, local_df):
     existing, _ = up(plugin, "by-hand", {**SPA, "max_age": 5, "origins": ["https://old.example.com"]})
     local_df.clear_log()
