@@ -27,6 +27,10 @@ import pulumi
 
 from components.certbot.spec import CertbotConfigError, build_spec
 from components.dreamfactory import cors_schema
+from components.dreamfactory.client import ConnectionSettings
+from components.dreamfactory.errors import ConfigurationError
+
+SECRET_CONNECTION_KEYS = ("password", "sessionToken", "apiKey")
 
 CORS_KEYS = {
     "name": "name", "path": "path", "origins": "origins", "methods": "methods", "headers": "headers",
@@ -158,22 +162,18 @@ def parse_hosts(stack: str, key: str, raw: Any, secret: Callable[[str], Optional
 
 
 def check_dreamfactory_connection(stack: str, config: pulumi.Config, environ: Mapping[str, str]) -> None:
-    url = config.get("url") or environ.get("DREAMFACTORY_URL")
-    if not url:
-        raise _error(stack, "dreamfactory:url", "not set; run: pulumi config set dreamfactory:url https://df.example.com "
-                                                "(or export DREAMFACTORY_URL)")
-    if not re.match(r"^https?://[^\s/?#]+", url):
-        raise _error(stack, "dreamfactory:url", f"{url!r} must be an http(s) URL such as https://df.example.com")
-    has_password = config.get_secret("password") is not None or environ.get("DREAMFACTORY_PASSWORD")
-    identity = (config.get("email") or environ.get("DREAMFACTORY_EMAIL") or config.get("username")
-                or environ.get("DREAMFACTORY_USERNAME"))
-    has_login = identity and has_password
-    has_token = config.get_secret("sessionToken") is not None or environ.get("DREAMFACTORY_SESSION_TOKEN")
-    if not (has_login or has_token):
-        raise _error(stack, "dreamfactory:email/password",
-                     "no credentials; run: pulumi config set dreamfactory:email admin@example.com (or "
-                     "dreamfactory:username) && pulumi config set --secret dreamfactory:password (or "
-                     "dreamfactory:sessionToken)")
+    """At preview, the same validation the provider's configure() applies (ConnectionSettings), so a missing URL
+    or missing credentials fail before any resource is registered. Secrets are only checked for presence."""
+    def get(full_key: str) -> Optional[str]:
+        key = full_key.split(":", 1)[1]
+        if key in SECRET_CONNECTION_KEYS:
+            return "<set>" if config.get_secret(key) is not None else None
+        return config.get(key)
+
+    try:
+        ConnectionSettings.from_config(get, environ)
+    except ConfigurationError as exc:
+        raise _error(stack, "dreamfactory:*", str(exc)) from None
 
 
 def load_settings() -> Settings:

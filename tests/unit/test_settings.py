@@ -89,9 +89,10 @@ class FakeConfig:
 @pytest.mark.parametrize(
     "values, environ, words",
     [
-        ({}, {}, "dreamfactory:url: not set"),
+        ({}, {}, "dreamfactory:url must be an http(s) URL"),
         ({"url": "df.example.com"}, {}, "http(s) URL"),
-        ({"url": "https://df.example.com", "email": "a@b.c"}, {}, "no credentials"),
+        ({"url": "https://df.example.com", "email": "a@b.c"}, {}, "no DreamFactory credentials"),
+        ({"url": "https://df.example.com", "sessionToken": "t", "timeoutSeconds": "soon"}, {}, "timeoutSeconds"),
     ],
 )
 def test_dreamfactory_connection_is_checked_at_preview(values, environ, words):
@@ -109,5 +110,5 @@ def test_dreamfactory_login_by_username():
                                                      "password": "p"}), {})
     check_dreamfactory_connection("dev", FakeConfig({"url": "https://x.example.com"}),
                                   {"DREAMFACTORY_USERNAME": "dfadmin", "DREAMFACTORY_PASSWORD": "p"})
-    with pytest.raises(SettingsError, match="no credentials"):
+    with pytest.raises(SettingsError, match="no DreamFactory credentials"):
         check_dreamfactory_connection("dev", FakeConfig({"url": "https://x.example.com", "username": "dfadmin"}), {})
