@@ -18,6 +18,11 @@ def minimum(operation: str, n: int) -> int:
     return 0 if operation == "diff (no change)" else n
 
 
+def preflights(operation: str, n: int) -> int:
+    """One browser-style preflight per entry after create, update and read (verify_preflight), none otherwise."""
+    return n if operation in ("create", "update", "read (refresh)") else 0
+
+
 def count_calls(plugin: Plugin, local_df: LocalDreamFactoryHandle, n: int) -> dict[str, dict[str, int]]:
     """Run every operation over ``n`` entries through the plugin; requests per operation, logins apart."""
     local_df.reset()
@@ -30,7 +35,8 @@ def count_calls(plugin: Plugin, local_df: LocalDreamFactoryHandle, n: int) -> di
             run(index)
         log = local_df.requests_log()
         logins = sum(1 for r in log if r["path"] == "system/admin/session")
-        counts[operation] = {"requests": len(log) - logins, "logins": logins}
+        preflights = sum(1 for r in log if r["method"] == "OPTIONS")
+        counts[operation] = {"requests": len(log) - logins - preflights, "logins": logins, "preflights": preflights}
 
     def create(index: int) -> None:
         inputs, _ = plugin.check(f"e{index}", entry(index))

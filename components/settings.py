@@ -3,7 +3,8 @@
 Project keys (namespace = the Pulumi project name):
 
     corsEntries: list of {name, path, origins, methods, headers, exposedHeaders, maxAge,
-                          supportsCredentials, enabled, description, adoptExisting}
+                          supportsCredentials, enabled, description, adoptExisting, verifyPreflight,
+                          probePath}
     hosts:       list of {name, host, port, user, privateKeySecret, hostKey, osFamily, domains, email,
                           agreeTos, webServer, webrootPath, installCertificate, firewall, staging, effEmail,
                           acmeServer, acmeCaBundle, certName, extraPorts, upgradeSystem, verifyDns,
@@ -36,6 +37,7 @@ CORS_KEYS = {
     "name": "name", "path": "path", "origins": "origins", "methods": "methods", "headers": "headers",
     "exposedHeaders": "exposed_headers", "maxAge": "max_age", "supportsCredentials": "supports_credentials",
     "enabled": "enabled", "description": "description", "adoptExisting": "adopt_existing",
+    "verifyPreflight": "verify_preflight", "probePath": "probe_path",
 }
 HOST_KEYS = {
     "name": None, "host": None, "port": None, "user": None, "privateKeySecret": None, "hostKey": None,

@@ -72,6 +72,7 @@ class Handler(BaseHTTPRequestHandler):
         status, cors = state.cors_headers(url.path, self.headers.get("Origin"), self.headers.get("Access-Control-Request-Method") if preflight else None,
                                           self.headers.get("Access-Control-Request-Headers"))
         if preflight:
+            self._log("OPTIONS", resource_path, status or 405)
             self._send(status or 405, None, cors)
             return
         override = self.headers.get("X-HTTP-Method") or self.headers.get("X-Method-Override") or params.pop("method", None)

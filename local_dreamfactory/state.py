@@ -117,6 +117,10 @@ class DreamFactoryState:
     api_keys: tuple[str, ...] = (ADMIN_APP_KEY,)
     # MySQL (utf8mb4_unicode_ci): the path's unique index and `filter=path='...'` ignore case; SQLite/Postgres don't.
     case_insensitive_paths: bool = False
+    # The CORS-preflight regression of DreamFactory 7.x releases before df-core 3eddaa3: the framework's default
+    # CORS config overwrites the table's, so every api/* answer says `Access-Control-Allow-Origin: *` and every
+    # preflight is 405, whatever the entries say.
+    cors_regression: bool = False
     # DF_LOGIN_ATTRIBUTE: "email" (DreamFactory's default) or "username"; `admins` is keyed by it.
     login_attribute: str = "email"
     # database.max_records_returned (DB_MAX_RECORDS_RETURNED): a larger `limit`, or none, is lowered to it.
@@ -418,6 +422,11 @@ class DreamFactoryState:
     def cors_headers(self, raw_path: str, origin: Optional[str], preflight_method: Optional[str],
                      request_headers: Optional[str]) -> tuple[Optional[int], dict[str, str]]:
         """(status for a preflight or None, headers to add) as DfCorsService and HandleCors would."""
+        if self.cors_regression:
+            headers = {"Access-Control-Allow-Origin": "*"}
+            if preflight_method is None:
+                return None, headers
+            return 405, {**headers, "Access-Control-Allow-Methods": "*", "Access-Control-Max-Age": "0"}
         row = self.cors_row_for(raw_path)
         origins = (row.get("origin") or "").split(",") if row else []
         methods = mask_to_verbs(row.get("method") or 0) if row else []

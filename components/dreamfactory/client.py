@@ -296,6 +296,19 @@ class DreamFactoryClient:
             response = self._send(method, path, token=token, params=params, body=body)
         return self._decode(response, method, path)
 
+    def preflight(self, request_path: str, origin: str, method: str) -> tuple[int, dict[str, str]]:
+        """The CORS preflight a browser sends before a cross-origin call: ``OPTIONS`` with ``Origin`` and
+        ``Access-Control-Request-Method``, no credentials. Returns the status and the response headers."""
+        url = self._settings.url.rstrip("/") + "/" + request_path.lstrip("/")
+        try:
+            response = self._session().options(
+                url, headers={"Origin": origin, "Access-Control-Request-Method": method},
+                timeout=self._settings.timeout_seconds)
+        except requests.exceptions.RequestException as exc:
+            raise TransportError(f"no answer to the CORS preflight ({type(exc).__name__})", method="OPTIONS",
+                                 url=url) from None
+        return response.status_code, dict(response.headers)
+
     # -- system/cors -----------------------------------------------------------------------------------
 
     def get_cors(self, entry_id: int) -> dict:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from typing import Any
+from typing import Any, Optional
 
 from pulumi.dynamic import (
     CheckFailure,
@@ -49,6 +49,38 @@ def _restore_unknowns(value: Any) -> Any:
     return value
 
 
+PROBE_ORIGIN = "https://preflight-probe.example"  # any origin, for an entry that allows '*'
+
+
+def preflight_result(client: DreamFactoryClient, entry: dict) -> tuple[Optional[bool], Optional[str]]:
+    """Send the preflight a browser would send for ``entry`` and judge DreamFactory's answer.
+
+    (None, None) when it cannot be checked: verification off, entry disabled, or no probe path (a regex path
+    without ``probe_path``). (False, why) when DreamFactory does not answer with the entry's origin and method."""
+    probe = schema.probe_path_for(entry)
+    if not entry.get("verify_preflight", True) or not entry.get("enabled", True) or probe is None:
+        return None, None
+    origins, methods = entry.get("origins") or [], entry.get("methods") or []
+    origin = PROBE_ORIGIN if not origins or origins[0] == "*" else origins[0]
+    method = methods[0] if methods else "GET"
+    status, headers = client.preflight(probe, origin, method)
+    allow_origin = headers.get("Access-Control-Allow-Origin")
+    allow_methods = [m.strip().upper() for m in headers.get("Access-Control-Allow-Methods", "").split(",")]
+    if 200 <= status < 300 and allow_origin in (origin, "*") and (method in allow_methods or "*" in allow_methods):
+        return True, None
+    if not methods:
+        cause = "the entry allows no methods, so DreamFactory refuses every preflight; list the methods"
+    elif status == 405 and allow_origin == "*" and "*" not in origins:
+        cause = ("DreamFactory answers with the framework's CORS defaults, not its CORS table: the CORS-preflight "
+                 "regression of DreamFactory 7.x releases before the df-core fix (3eddaa3); upgrade DreamFactory")
+    elif allow_origin not in (origin, "*"):
+        cause = (f"the answer allows origin {allow_origin!r}, not {origin!r}: another enabled entry with a longer "
+                 f"matching path may shadow this one for {probe!r}, or set probe_path to a path this entry serves")
+    else:
+        cause = f"DreamFactory answered {status} with methods {headers.get('Access-Control-Allow-Methods')!r}"
+    return False, f"a browser's preflight (OPTIONS /{probe}, Origin {origin}, method {method}) fails: {cause}"
+
+
 class CorsProvider(ResourceProvider):
     """Create, read, update and delete ``system/cors`` entries."""
 
@@ -83,7 +115,7 @@ class CorsProvider(ResourceProvider):
 
     def diff(self, _id: str, olds: dict, news: dict) -> DiffResult:
         news = schema.normalise({key: _mark_unknowns(value) for key, value in news.items()})
-        changed = schema.changed_fields(olds, news)
+        changed = schema.changed_fields(olds, news) + schema.changed_probe_fields(olds, news)
         return DiffResult(changes=bool(changed), replaces=[], delete_before_replace=False)
 
     # -- create / read / update / delete -----------------------------------------------------------
@@ -95,7 +127,7 @@ class CorsProvider(ResourceProvider):
             existing = client.find_cors_by_path(props["path"])
             if existing is not None:
                 log.info("adopting existing CORS entry %s for path %r", existing["id"], props["path"])
-                return CreateResult(str(existing["id"]), self._converge(client, existing, props))
+                return CreateResult(str(existing["id"]), self._verified(client, self._converge(client, existing, props)))
         wire = schema.to_wire(props)
         try:
             record = client.create_cors(wire)
@@ -106,30 +138,34 @@ class CorsProvider(ResourceProvider):
         except (ServerError, TransportError) as exc:
             # The POST may have been committed before the failure; never POST twice, look instead.
             record = self._committed_despite(client, wire, exc)
-        return CreateResult(str(record["id"]), self._outputs(record, props))
+        return CreateResult(str(record["id"]), self._verified(client, self._outputs(record, props)))
 
     def read(self, id_: str, props: dict) -> ReadResult:
+        client = self._client()
         try:
-            record = self._client().get_cors(int(id_))
+            record = client.get_cors(int(id_))
         except NotFoundError:
             log.info("CORS entry %s no longer exists in DreamFactory", id_)
             return ReadResult(None, {})
-        outputs = self._outputs(record, props)
-        inputs = {name: outputs[name] for name in schema.MANAGED_FIELDS}
-        inputs["adopt_existing"] = outputs["adopt_existing"]
+        outputs = self._verified(client, self._outputs(record, props))
+        inputs = {name: outputs[name] for name in (*schema.MANAGED_FIELDS, "adopt_existing", *schema.PROBE_FIELDS)}
         return ReadResult(id_, outputs, inputs)
 
     def update(self, id_: str, olds: dict, news: dict) -> UpdateResult:
         props = schema.normalise(news)
+        client = self._client()
+        if not schema.changed_fields(olds, props):  # only verify_preflight / probe_path changed: probe again
+            kept = {key: value for key, value in olds.items() if not key.startswith("__")}
+            return UpdateResult(self._verified(client, {**kept, **{k: props[k] for k in schema.PROBE_FIELDS}}))
         try:
-            record = self._client().update_cors(int(id_), schema.to_wire(props))
+            record = client.update_cors(int(id_), schema.to_wire(props))
         except NotFoundError:
             raise DreamFactoryError(
                 f"CORS entry {id_} (path {olds.get('path')!r}) was deleted outside Pulumi; run `pulumi refresh` "
                 "so that the next `pulumi up` creates it again",
                 status=404,
             ) from None
-        return UpdateResult(self._outputs(record, props))
+        return UpdateResult(self._verified(client, self._outputs(record, props)))
 
     def delete(self, id_: str, _props: dict) -> None:
         try:
@@ -143,7 +179,17 @@ class CorsProvider(ResourceProvider):
     def _outputs(record: dict, props: dict) -> dict:
         outputs = schema.from_wire(record)
         outputs["adopt_existing"] = bool(props.get("adopt_existing", False))
+        for name in schema.PROBE_FIELDS:
+            outputs[name] = props.get(name, schema.DEFAULTS[name])
         return outputs
+
+    @staticmethod
+    def _verified(client: DreamFactoryClient, outputs: dict) -> dict:
+        """``outputs`` with ``preflight_verified`` (True / False / None) and, when False, ``preflight_problem``."""
+        verified, problem = preflight_result(client, outputs)
+        if problem:
+            log.warning("CORS entry %s (path %r): %s", outputs.get("entry_id"), outputs.get("path"), problem)
+        return {**outputs, "preflight_verified": verified, "preflight_problem": problem}
 
     def _converge(self, client: DreamFactoryClient, existing: dict, props: dict) -> dict:
         current = schema.from_wire(existing)

@@ -37,6 +37,10 @@ class CorsEntry(Resource, module="dreamfactory", name="CorsEntry"):
     supports_credentials: pulumi.Output[bool]
     enabled: pulumi.Output[bool]
     adopt_existing: pulumi.Output[bool]
+    verify_preflight: pulumi.Output[bool]
+    probe_path: pulumi.Output[Optional[str]]
+    preflight_verified: pulumi.Output[Optional[bool]]
+    preflight_problem: pulumi.Output[Optional[str]]
     created_date: pulumi.Output[Optional[str]]
     last_modified_date: pulumi.Output[Optional[str]]
 
@@ -54,6 +58,8 @@ class CorsEntry(Resource, module="dreamfactory", name="CorsEntry"):
         enabled: Optional[pulumi.Input[bool]] = None,
         description: Optional[pulumi.Input[str]] = None,
         adopt_existing: Optional[pulumi.Input[bool]] = None,
+        verify_preflight: Optional[pulumi.Input[bool]] = None,
+        probe_path: Optional[pulumi.Input[str]] = None,
         opts: Optional[pulumi.ResourceOptions] = None,
     ) -> None:
         props = {
@@ -67,11 +73,18 @@ class CorsEntry(Resource, module="dreamfactory", name="CorsEntry"):
             "enabled": enabled,
             "description": description,
             "adopt_existing": adopt_existing,
+            "verify_preflight": verify_preflight,
+            "probe_path": probe_path,
             # Outputs only: declared so that they become attributes of this resource.
             "entry_id": None,
+            "preflight_verified": None,
+            "preflight_problem": None,
             "created_date": None,
             "last_modified_date": None,
         }
         # dynamic.Resource.__init__ would serialise the provider again; register as it does, with the one copy.
         props[PROVIDER_KEY] = serialized_provider()
         pulumi.CustomResource.__init__(self, f"pulumi-python:{self._resource_type_name}", resource_name, props, opts)
+        # The provider cannot reach the engine's log (pulumi.log does not work in dynamic providers), so the
+        # program says it: a stored entry that a browser's preflight does not get through is a warning.
+        self.preflight_problem.apply(lambda problem: pulumi.log.warn(problem, resource=self) if problem else None)

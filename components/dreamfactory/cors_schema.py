@@ -34,8 +34,15 @@ DEFAULTS: dict[str, Any] = {
     "supports_credentials": False,
     "enabled": True,
     "adopt_existing": False,
+    "verify_preflight": True,
+    "probe_path": None,
 }
-OUTPUT_FIELDS = ("entry_id", *MANAGED_FIELDS, "adopt_existing", "created_date", "last_modified_date")
+# Inputs of the provider itself, not DreamFactory columns: a change to them needs no write, only a new probe.
+PROBE_FIELDS = ("verify_preflight", "probe_path")
+OUTPUT_FIELDS = ("entry_id", *MANAGED_FIELDS, "adopt_existing", *PROBE_FIELDS, "preflight_verified",
+                 "preflight_problem", "created_date", "last_modified_date")
+PROBE_SEGMENT = "dreamfactory-infra-probe"  # what a derived probe path puts where the pattern has '*'
+_REGEX_PATH = re.compile(r"^\^")  # DreamFactory treats a path starting with '^' as a regular expression
 
 MAX_PATH_LENGTH = 255  # varchar(255) column
 # Column limits of cors_config (df-core create_system_tables): MySQL in strict mode and Postgres refuse longer
@@ -116,6 +123,8 @@ def normalise(props: dict) -> dict:
         result["path"] = result["path"].strip()
     if isinstance(result.get("description"), str):
         result["description"] = result["description"].strip() or None
+    if isinstance(result.get("probe_path"), str):
+        result["probe_path"] = result["probe_path"].strip().lstrip("/") or None
     result["origins"] = _normalise_list(_lower_origins(result.get("origins")))
     result["headers"] = _normalise_list(result["headers"], key=str.lower)
     result["exposed_headers"] = _normalise_list(result["exposed_headers"], key=str.lower)
@@ -257,8 +266,12 @@ def validate(props: dict) -> list[Failure]:
             failures.append(("description", "description must be a string"))
         elif len(description) > 255:
             failures.append(("description", "description is longer than the 255 characters DreamFactory stores"))
-    for name in ("supports_credentials", "enabled", "adopt_existing"):
+    for name in ("supports_credentials", "enabled", "adopt_existing", "verify_preflight"):
         failures += _check_bool(name, props.get(name))
+    probe = props.get("probe_path")
+    if probe is not None and probe is not UNKNOWN and (not isinstance(probe, str) or re.search(r"[\s?#]", probe)):
+        failures.append(("probe_path", f"probe_path {probe!r} must be a request path such as 'api/v2/db/_table' "
+                                       "(no spaces, query or fragment)"))
     origins = props.get("origins")
     if props.get("supports_credentials") is True and isinstance(origins, list) and "*" in origins:
         failures.append((
@@ -269,6 +282,17 @@ def validate(props: dict) -> list[Failure]:
     unknown_keys = sorted(set(props) - set(MANAGED_FIELDS) - set(DEFAULTS) - set(OUTPUT_FIELDS))
     failures += [(key, f"{key} is not a CorsEntry argument") for key in unknown_keys]
     return failures
+
+
+def probe_path_for(props: dict) -> Optional[str]:
+    """The request path a browser's preflight would use for this entry: ``probe_path``, else the pattern with each
+    '*' filled in; None for a regular-expression path (DreamFactory's '^...') without ``probe_path``."""
+    if props.get("probe_path"):
+        return props["probe_path"]
+    path = props.get("path")
+    if not isinstance(path, str) or _REGEX_PATH.match(path):
+        return None
+    return path.replace("*", PROBE_SEGMENT)
 
 
 def _join(items: list[str]) -> Optional[str]:
@@ -312,6 +336,10 @@ def from_wire(record: dict) -> dict:
         "created_date": record.get("created_date"),
         "last_modified_date": record.get("last_modified_date"),
     }
+
+
+def changed_probe_fields(olds: dict, news: dict) -> list[str]:
+    return [name for name in PROBE_FIELDS if olds.get(name, DEFAULTS[name]) != news.get(name, DEFAULTS[name])]
 
 
 def changed_fields(olds: dict, news: dict) -> list[str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.call_budget import OPERATIONS, count_calls, minimum
+from bench.call_budget import OPERATIONS, count_calls, minimum, preflights
 from tests.support.local_df import ADMIN_EMAIL
 from tests.support.plugin import Plugin, captured_provider
 
@@ -15,4 +15,5 @@ def test_every_operation_costs_the_minimum_and_one_login_per_process(local_df_se
     finally:
         plugin.close()
     assert {op: counts[op]["requests"] for op in OPERATIONS} == {op: minimum(op, 25) for op in OPERATIONS}
+    assert {op: counts[op]["preflights"] for op in OPERATIONS} == {op: preflights(op, 25) for op in OPERATIONS}
     assert sum(counts[op]["logins"] for op in OPERATIONS) == 1

@@ -142,6 +142,46 @@ def test_on_mysql_a_path_differing_only_in_case_is_adopted_and_a_duplicate_names
     assert [row["path"] for row in local_df.rows()] == ["api/v2/*"]
 
 
+@pytest.fixture
+def regression(local_df):
+    """The double answers as DreamFactory 7.x releases with the CORS-preflight regression do."""
+    with local_df.state.lock:
+        local_df.state.cors_regression = True
+    yield
+    with local_df.state.lock:
+        local_df.state.cors_regression = False
+
+
+def test_preflight_is_verified_against_the_real_middleware(plugin, local_df):
+    _, state = up(plugin, "spa", SPA)
+    assert state["preflight_verified"] is True and state.get("preflight_problem") is None
+    _, disabled = up(plugin, "off", {**SPA, "path": "api/v2/off/*", "enabled": False})
+    assert disabled.get("preflight_verified") is None
+    _, regex = up(plugin, "regex", {**SPA, "path": "^/api/v2/re[0-9]+"})
+    assert regex.get("preflight_verified") is None  # no probe path can be derived from a regular expression
+    _, probed = up(plugin, "regex-probed", {**SPA, "path": "^/api/v2/rx[0-9]+", "probe_path": "/api/v2/rx42"})
+    assert probed["preflight_verified"] is True
+    _, none = up(plugin, "no-methods", {**SPA, "path": "api/v2/nm/*", "methods": []})
+    assert none["preflight_verified"] is False and "allows no methods" in none["preflight_problem"]
+
+
+def test_preflight_fails_with_the_cause_on_a_dreamfactory_with_the_regression(plugin, local_df, regression):
+    entry_id, state = up(plugin, "spa", SPA)
+    assert state["preflight_verified"] is False
+    assert "CORS-preflight regression" in state["preflight_problem"] and "upgrade DreamFactory" in state["preflight_problem"]
+    assert len(local_df.rows()) == 1  # stored all the same: the entry is right, the server ignores it
+
+
+def test_a_shadowing_entry_is_named_as_the_likely_cause(plugin, local_df):
+    up(plugin, "wide", {**SPA, "path": "api/v2/db/*", "origins": ["https://other.example.com"]})
+    _, narrow = up(plugin, "narrow", {**SPA, "path": "api/v2/*"})
+    # The probe api/v2/dreamfactory-infra-probe matches only api/v2/*, so this one verifies; a longer pattern that
+    # also matches the probe path wins in DreamFactory and shadows it:
+    assert narrow["preflight_verified"] is True
+    _, shadowed = up(plugin, "shadowed", {**SPA, "path": "api/*", "probe_path": "api/v2/db/x"})
+    assert shadowed["preflight_verified"] is False and "shadow" in shadowed["preflight_problem"]
+
+
 def test_adoption_takes_the_existing_entry_and_converges_it(plugin, local_df):
     existing, _ = up(plugin, "by-hand", {**SPA, "max_age": 5, "origins": ["https://old.example.com"]})
     local_df.clear_log()
@@ -170,6 +210,7 @@ def test_session_expiry_mid_run_logs_in_again(plugin, local_df):
         ("GET", f"system/cors/{entry_id}", 401),
         ("POST", "system/admin/session", 200),
         ("GET", f"system/cors/{entry_id}", 200),
+        ("OPTIONS", "dreamfactory-infra-probe", 204),  # the preflight check (no credentials, so no 401)
     ]
 
 
@@ -223,14 +264,16 @@ def test_api_call_budget(plugin, local_df):
     entry_id, state = up(plugin, "spa", SPA)
     calls = [(r["method"], r["path"]) for r in local_df.requests_log()]
     # One write; a login only if this is the plugin's first call (see test_logs_in_once_per_plugin_process).
-    assert [call for call in calls if call[1] != "system/admin/session"] == [("POST", "system/cors")]
+    assert [call for call in calls if call[1] != "system/admin/session"] == [
+        ("POST", "system/cors"), ("OPTIONS", "dreamfactory-infra-probe")]  # one write, then the preflight check
     assert calls.count(("POST", "system/admin/session")) <= 1
     local_df.clear_log()
     inputs, _ = plugin.check("spa", SPA, olds=state)
     assert plugin.diff("spa", entry_id, state, inputs) == pb.DiffResponse.DIFF_NONE
     assert local_df.requests_log() == []
     plugin.read("spa", entry_id, state)
-    assert [(r["method"], r["path"]) for r in local_df.requests_log()] == [("GET", f"system/cors/{entry_id}")]
+    assert [(r["method"], r["path"]) for r in local_df.requests_log()] == [
+        ("GET", f"system/cors/{entry_id}"), ("OPTIONS", "dreamfactory-infra-probe")]
 
 
 def test_logs_in_once_per_plugin_process(local_df_server, provider):

@@ -54,7 +54,8 @@ class LocalDreamFactoryHandle:
             return [self.state.public(row) for row in sorted(self.state.rows.values(), key=lambda r: r["id"])]
 
     def writes(self) -> list[dict]:
-        return [r for r in self.requests_log() if r["method"] != "GET" and r["path"] != "system/admin/session"]
+        return [r for r in self.requests_log()
+                if r["method"] not in ("GET", "OPTIONS") and r["path"] != "system/admin/session"]
 
 
 def start_local_dreamfactory() -> LocalDreamFactoryHandle:

@@ -112,3 +112,13 @@ def test_dreamfactory_login_by_username():
                                   {"DREAMFACTORY_USERNAME": "dfadmin", "DREAMFACTORY_PASSWORD": "p"})
     with pytest.raises(SettingsError, match="no DreamFactory credentials"):
         check_dreamfactory_connection("dev", FakeConfig({"url": "https://x.example.com", "username": "dfadmin"}), {})
+
+
+def test_preflight_keys_reach_the_cors_entry_arguments():
+    [entry] = parse_cors_entries("dev", "corsEntries", [{"name": "re", "path": "^/api/v2/db[0-9]+", "origins": ["*"],
+                                                         "methods": ["GET"], "verifyPreflight": True,
+                                                         "probePath": "api/v2/db1"}])
+    assert entry.arguments["verify_preflight"] is True and entry.arguments["probe_path"] == "api/v2/db1"
+    with pytest.raises(SettingsError, match="probePath"):
+        parse_cors_entries("dev", "corsEntries", [{"name": "x", "path": "api/*", "origins": ["*"],
+                                                   "probePath": "api/v2 x"}])
