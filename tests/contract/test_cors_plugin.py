@@ -121,11 +121,8 @@ def test_duplicate_path_fails_naming_the_path_and_the_option(plugin, local_df):
 @pytest.fixture
 def mysql_paths(local_df):
     """The double compares paths as MySQL's utf8mb4_unicode_ci collation does (unique index and filter)."""
-    with local_df.state.lock:
-        local_df.state.case_insensitive_paths = True
-    yield
-    with local_df.state.lock:
-        local_df.state.case_insensitive_paths = False
+    with local_df.switched(case_insensitive_paths=True):
+        yield
 
 
 def test_on_mysql_a_path_differing_only_in_case_is_adopted_and_a_duplicate_names_it(plugin, local_df, mysql_paths):
@@ -145,11 +142,8 @@ def test_on_mysql_a_path_differing_only_in_case_is_adopted_and_a_duplicate_names
 @pytest.fixture
 def regression(local_df):
     """The double answers as DreamFactory 7.x releases with the CORS-preflight regression do."""
-    with local_df.state.lock:
-        local_df.state.cors_regression = True
-    yield
-    with local_df.state.lock:
-        local_df.state.cors_regression = False
+    with local_df.switched(cors_regression=True):
+        yield
 
 
 def test_preflight_is_verified_against_the_real_middleware(plugin, local_df):

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import secrets
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 import requests
 
@@ -30,6 +31,21 @@ class LocalDreamFactoryHandle:
         response = requests.request(method, f"{self.url}/_test/{path}", json=body, timeout=10)
         response.raise_for_status()
         return response.json()
+
+    @contextmanager
+    def switched(self, **settings: Any) -> Iterator[None]:
+        """Run the double with some of its DreamFactoryState settings changed (e.g. cors_regression=True), then
+        put them back."""
+        with self.state.lock:
+            before = {name: getattr(self.state, name) for name in settings}
+            for name, value in settings.items():
+                setattr(self.state, name, value)
+        try:
+            yield
+        finally:
+            with self.state.lock:
+                for name, value in before.items():
+                    setattr(self.state, name, value)
 
     def reset(self) -> None:
         self.control("POST", "reset")

@@ -112,10 +112,8 @@ def test_a_logged_out_token_gets_one_fresh_login_when_credentials_allow_it(local
 
 
 def test_username_login_for_a_dreamfactory_that_logs_in_by_username(local_df):
-    with local_df.state.lock:
-        local_df.state.login_attribute = "username"  # DF_LOGIN_ATTRIBUTE=username; admins keyed by user name
-        local_df.state.admins["dfadmin"] = local_df.password
-    try:
+    admins = {**local_df.state.admins, "dfadmin": local_df.password}  # DF_LOGIN_ATTRIBUTE=username: by user name
+    with local_df.switched(login_attribute="username", admins=admins):
         with pytest.raises(BadRequestError, match="missing required username"):
             make_client(local_df).find_cors_by_path("x")  # e-mail login is refused by such a server
         settings = ConnectionSettings.from_config(
@@ -123,26 +121,17 @@ def test_username_login_for_a_dreamfactory_that_logs_in_by_username(local_df):
             {"DREAMFACTORY_USERNAME": "dfadmin", "DREAMFACTORY_PASSWORD": local_df.password})
         assert settings.username == "dfadmin" and settings.email is None
         assert DreamFactoryClient(settings).find_cors_by_path("x") is None
-    finally:
-        with local_df.state.lock:
-            local_df.state.login_attribute = "email"
-            del local_df.state.admins["dfadmin"]
 
 
 def test_listing_pages_until_an_empty_page_when_the_server_caps_lists_lower(local_df):
     client = make_client(local_df)
     for number in range(7):
         client.create_cors({**RECORD, "path": f"api/v2/app{number}/*"})
-    with local_df.state.lock:
-        local_df.state.max_records_returned = 3  # an operator's lowered DB_MAX_RECORDS_RETURNED
-    try:
+    with local_df.switched(max_records_returned=3):  # an operator's lowered DB_MAX_RECORDS_RETURNED
         local_df.clear_log()
         assert [entry["path"] for entry in client.iter_cors()] == [f"api/v2/app{n}/*" for n in range(7)]
         pages = [r for r in local_df.requests_log() if r["method"] == "GET" and r["path"] == "system/cors"]
         assert len(pages) == 4  # 3 + 3 + 1 + the empty page that ends it
-    finally:
-        with local_df.state.lock:
-            local_df.state.max_records_returned = 100000
 
 
 @pytest.mark.parametrize("status", [429, 502, 503, 504])
