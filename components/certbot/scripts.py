@@ -1,9 +1,9 @@
 """Render the bash script of each CertbotHost step (pure, no pulumi import).
 
 Layout of every script: ``set -euo pipefail`` and helpers (``steps/preamble.sh``), then every value as a
-``shlex.quote``d variable, then a static body (``steps/<step>.sh``) that only reads those variables. Bodies check state before changing
-anything, so a second run changes nothing; each line of output starts with the step's name and the
-last line says whether anything changed. Facts behind the commands: ../shared/reference/certbot-hosts.md.
+``shlex.quote``d variable, then a static body (``steps/<step>.sh``) that only reads those variables. Bodies check
+state before changing anything, so a second run changes nothing; each line of output starts with the step's name
+and the last line says whether anything changed. Facts behind the commands: ../shared/reference/certbot-hosts.md.
 """
 
 from __future__ import annotations
@@ -96,13 +96,13 @@ def render_script(step: str, spec: CertbotSpec) -> str:
 def as_remote_command(script: str, sudo: bool) -> str:
     """What the SSH session runs, in whatever login shell the user has (dash, sh, bash): always bash, as root or
     under ``sudo -n``, with the session's ``$SSH_CONNECTION`` as the script's one argument (sudo drops it)."""
-    run = f"exec bash -c {shlex.quote(script)} dreamfactory-infra \"${{SSH_CONNECTION:-}}\"\n"
+    bash = f"bash -c {shlex.quote(script)} dreamfactory-infra \"${{SSH_CONNECTION:-}}\"\n"
     if not sudo:
-        return run
+        return f"exec {bash}"
     return (
         "sudo -n true 2>/dev/null || { echo 'the SSH user needs passwordless sudo (sudo -n) to run CertbotHost "
         "steps' >&2; exit 1; }\n"
-        f"exec sudo -n {run[len('exec '):]}"
+        f"exec sudo -n {bash}"
     )
 
 

@@ -118,7 +118,6 @@ class CertbotSpec:
         return self.acme_server or (LETS_ENCRYPT_STAGING if self.staging else None)
 
 
-
 def build_spec(
     *,
     domains: object,

@@ -42,7 +42,6 @@ PROBE_FIELDS = ("verify_preflight", "probe_path")
 OUTPUT_FIELDS = ("entry_id", *MANAGED_FIELDS, "adopt_existing", *PROBE_FIELDS, "preflight_verified",
                  "preflight_problem", "created_date", "last_modified_date")
 PROBE_SEGMENT = "dreamfactory-infra-probe"  # what a derived probe path puts where the pattern has '*'
-_REGEX_PATH = re.compile(r"^\^")  # DreamFactory treats a path starting with '^' as a regular expression
 
 MAX_PATH_LENGTH = 255  # varchar(255) column
 # Column limits of cors_config (df-core create_system_tables): MySQL in strict mode and Postgres refuse longer
@@ -290,7 +289,7 @@ def probe_path_for(props: dict) -> Optional[str]:
     if props.get("probe_path"):
         return props["probe_path"]
     path = props.get("path")
-    if not isinstance(path, str) or _REGEX_PATH.match(path):
+    if not isinstance(path, str) or path.startswith("^"):  # DreamFactory's regular-expression paths
         return None
     return path.replace("*", PROBE_SEGMENT)
 

@@ -17,13 +17,18 @@ pytestmark = pytest.mark.skipif(bool(missing_binaries()),
                                 reason=f"missing {', '.join(missing_binaries())}: run tools/pulumi-cli/build (.ci/run does)")
 
 
-@pytest.fixture
-def cli(tmp_path: Path, local_df) -> PulumiCli:
-    cli = PulumiCli(copy_project(tmp_path / "project"), tmp_path)
+def connected_stack(project: Path, scratch: Path, local_df, stack: str = "local") -> PulumiCli:
+    """The stack selected (created) in ``project`` and pointed at the local double, password as a secret."""
+    cli = PulumiCli(project, scratch, stack=stack)
     cli.init()
     cli("config", "set", "dreamfactory:url", local_df.url)
     cli.set_secret("dreamfactory:password", local_df.password)
     return cli
+
+
+@pytest.fixture
+def cli(tmp_path: Path, local_df) -> PulumiCli:
+    return connected_stack(copy_project(tmp_path / "project"), tmp_path, local_df)
 
 
 def edit_stack_file(cli: PulumiCli, change) -> None:
@@ -78,10 +83,7 @@ def test_a_mandatory_policy_violation_blocks_up(tmp_path: Path, local_df):
     project = copy_project(tmp_path / "project")
     (project / "stacks" / "Pulumi.prod-local.yaml").write_text(
         (project / "stacks" / "Pulumi.local.yaml").read_text().replace("encryptionsalt", "# encryptionsalt"))
-    cli = PulumiCli(project, tmp_path, stack="prod-local")
-    cli.init()
-    cli("config", "set", "dreamfactory:url", local_df.url)
-    cli.set_secret("dreamfactory:password", local_df.password)
+    cli = connected_stack(project, tmp_path, local_df, stack="prod-local")
 
     result = cli("up", "--yes", "--policy-pack", "policy", check=False)
     assert result.returncode != 0

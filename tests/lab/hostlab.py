@@ -30,7 +30,7 @@ CERTBOT_VENV = Path("/var/cache/dreamfactory-infra-lab/certbot")
 LAB_TOOLS = ("unshare", "nsenter", "chroot", "pebble", "nginx", "apache2ctl", "ufw", "openssl", "sshd", "iptables")
 LAB_PACKAGES = ("pebble", "certbot", "python3-certbot-nginx", "python3-certbot-apache", "nginx", "apache2", "ufw",
                 "iptables", "iproute2", "openssl", "openssh-server", "openssh-client", "sudo", "procps", "dash",
-                "libaugeas-dev")  # libaugeas-dev: PyPI's certbot-apache builds python-augeas against it
+                "libaugeas-dev", "pkg-config")  # PyPI's certbot-apache builds python-augeas against libaugeas
 ACME_DIRECTORY = "https://localhost:14000/dir"
 DNS_ADDRESS = "127.0.0.53"
 HOST_ADDRESS = "10.77.0.2"  # the host's eth0 (a cloud VM's private address), after connect_client()
@@ -378,6 +378,13 @@ JSON
     def add_apache_site(self, name: str, site: str) -> None:
         self._write(f"/etc/apache2/sites-enabled/{name}.conf", site)
         self.sh("apache2ctl configtest && apache2ctl graceful")
+
+    def served_serial(self, name: Optional[str] = None) -> str:
+        """The serial of the certificate this host's port 443 serves for ``name`` (SNI; default the first of its
+        domains), "" when none."""
+        name = name or self.domains[0]
+        return self.sh(f"openssl s_client -connect 127.0.0.1:443 -servername {name} </dev/null 2>/dev/null "
+                       "| openssl x509 -noout -serial 2>/dev/null | cut -d= -f2", check=False).stdout.strip()
 
     def acme_orders(self) -> int:
         """Certificates the CA (pebble) issued, dry runs included: the CA's own count, not the scripts' words."""

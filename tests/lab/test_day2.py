@@ -41,11 +41,6 @@ def unchanged(outputs: dict[str, str]) -> None:
         assert f"{step}: done (changed=0)" in stdout, stdout
 
 
-def served_serial(lab: HostLab, name: str = "df.example.com") -> str:
-    return lab.sh(f"openssl s_client -connect 127.0.0.1:443 -servername {name} </dev/null 2>/dev/null "
-                  "| openssl x509 -noout -serial 2>/dev/null | cut -d= -f2", check=False).stdout.strip()
-
-
 def live_serial(lab: HostLab, live: str = LIVE) -> str:
     return lab.sh(f"openssl x509 -in {live}/cert.pem -noout -serial | cut -d= -f2").stdout.strip()
 
@@ -86,7 +81,7 @@ def test_nat_address_and_cloud_init_hosts_entry_pass_dns_and_a_wrong_record_is_r
 
         lab.set_dns(wrong, PUBLIC_ADDRESS)
         outputs = succeeded(run(lab, host_scripts(host=PUBLIC_ADDRESS)))
-        assert served_serial(lab) == live_serial(lab)  # pebble validated over the NAT'd address
+        assert lab.served_serial() == live_serial(lab)  # pebble validated over the NAT'd address
         assert "https_verified=true" in outputs["certificate"]
 
 
@@ -234,7 +229,7 @@ def test_installing_a_certificate_that_was_certonly_uses_the_existing_one():
         lab.start_nginx(NGINX_SITE)
         second = three_runs(lab, host_scripts(install_certificate=False), host_scripts(install_certificate=True))
         assert "installed certificate df.example.com" in second["certificate"]
-        assert served_serial(lab) == live_serial(lab) == served_serial(lab, "www.df.example.com")
+        assert lab.served_serial() == live_serial(lab) == lab.served_serial("www.df.example.com")
         assert certificates_kept(lab) == 1  # installed, not ordered again
 
 
@@ -257,7 +252,7 @@ def test_adding_a_domain_on_apache_reaches_the_vhost_and_is_served():
         assert "obtained certificate df.example.com" in second["certificate"]
         site = lab.sh("cat /etc/apache2/sites-enabled/000-default.conf").stdout
         assert "ServerAlias www.df.example.com api.df.example.com" in site
-        assert served_serial(lab, "api.df.example.com") == live_serial(lab)
+        assert lab.served_serial("api.df.example.com") == live_serial(lab)
         assert lab.sh(f"openssl x509 -in {LIVE}/cert.pem -noout -text").stdout.count("DNS:") == 3
 
 

@@ -29,11 +29,6 @@ def write_hosts(cli: PulumiCli, **host) -> None:
     path.write_text(yaml.safe_dump(document, sort_keys=False))
 
 
-def served_serial(lab: HostLab) -> str:
-    return lab.sh("openssl s_client -connect 127.0.0.1:443 -servername df.example.com </dev/null 2>/dev/null "
-                  "| openssl x509 -noout -serial").stdout.strip()
-
-
 def test_certbot_host_through_the_engine_and_the_command_provider(tmp_path: Path):
     with HostLab(DISTROS["debian-12"], DOMAINS) as lab:
         lab.start_nginx(NGINX_SITE)
@@ -52,7 +47,7 @@ def test_certbot_host_through_the_engine_and_the_command_provider(tmp_path: Path
         cli("up", "--yes")
         run1 = lab.ssh_sessions()
         assert run1 == 5
-        assert served_serial(lab) != ""
+        assert lab.served_serial() != ""
         outputs = json.loads(cli("stack", "output", "--json").stdout)
         assert outputs["hosts"]["df-lab"]["httpsVerified"] is True
         assert outputs["hosts"]["df-lab"]["expiresAt"].endswith("Z")
@@ -88,10 +83,10 @@ def test_certbot_host_through_the_engine_and_the_command_provider(tmp_path: Path
 
         # destroy runs nothing on the host and leaves firewall, certbot and certificate in place (README).
         write_hosts(cli, **host, extraPorts=["8443/tcp"])
-        serial = served_serial(lab)
+        serial = lab.served_serial()
         cli("destroy", "--yes")
         assert lab.ssh_sessions() == run1 + 1
-        assert served_serial(lab) == serial
+        assert lab.served_serial() == serial
         assert "Status: active" in lab.sh("ufw status").stdout
         assert lab.file("/etc/letsencrypt/live/df.example.com/cert.pem").exists()
         print(f"\nremote commands: run 1 = {run1}, run 2 = 0, changed extraPorts = 1, wrong host key = 0, destroy = 0")

@@ -23,27 +23,24 @@ report() {
 served_serial() {
   openssl s_client -connect 127.0.0.1:443 -servername "$1" </dev/null 2>/dev/null | openssl x509 -noout -serial 2>/dev/null | cut -d= -f2
 }
-# The names whose HTTPS answer (SNI, this host's port 443) is not the live certificate. A reload can leave an old
-# worker answering for a moment, so each name gets a few tries.
+# The names whose HTTPS answer (SNI, this host's port 443) is not the live certificate, given as many tries per
+# name as the first argument: a reload can leave an old worker answering for a moment.
 unserved_names() {
-  local expected domain attempt served
+  local tries=$1 expected domain attempt served
   expected=$(live_serial)
   for domain in "${DOMAINS[@]}"; do
-    for attempt in 1 2 3 4; do
+    for attempt in $(seq "$tries"); do
       served=$(served_serial "$domain" || true)
       [ "$served" = "$expected" ] && break
-      [ "$attempt" = 4 ] || sleep "$attempt"
+      [ "$attempt" = "$tries" ] || sleep "$attempt"
     done
     [ "$served" = "$expected" ] || printf '%s(%s) ' "$domain" "${served:-nothing}"
   done
 }
 verify_https() {
   local missing
-  if [ "$CERTONLY" = true ]; then
-    missing=$(unserved_names_quick)
-  else
-    missing=$(unserved_names)
-  fi
+  # certonly: one try per name, the operator may never serve it; installed: it must be served.
+  if [ "$CERTONLY" = true ]; then missing=$(unserved_names 1); else missing=$(unserved_names 4); fi
   if [ -z "$missing" ]; then
     say "https on this host serves certificate $(live_serial) for ${DOMAINS[*]}"
     echo "https_verified=true"
@@ -53,14 +50,6 @@ verify_https() {
   else
     fail "https on this host serves another certificate than the live one ($(live_serial)) for: $missing"
   fi
-}
-unserved_names_quick() {  # certonly: one try per name, the operator may never serve it
-  local expected domain served
-  expected=$(live_serial)
-  for domain in "${DOMAINS[@]}"; do
-    served=$(served_serial "$domain" || true)
-    [ "$served" = "$expected" ] || printf '%s(%s) ' "$domain" "${served:-nothing}"
-  done
 }
 apache_ctl() { if command -v apachectl >/dev/null 2>&1; then echo apachectl; else echo apache2ctl; fi; }
 config_test() {  # nginx|apache: fail here, not half-way through certbot
@@ -254,7 +243,7 @@ if [ "$(renewal_value authenticator)" != "$AUTH" ] || { [ "$AUTH" = webroot ] &&
 fi
 
 # --- 5. Installed modes: HTTPS must serve the live certificate for every name (certonly -> installed, new names) --
-if [ "$CERTONLY" = false ] && [ "$ORDER" = 0 ] && [ -n "$(unserved_names_quick)" ]; then
+if [ "$CERTONLY" = false ] && [ "$ORDER" = 0 ] && [ -n "$(unserved_names 1)" ]; then
   say "installing the existing certificate $CERT_NAME with $WEB_SERVER (no new order)"
   certbot_or_fail "certbot could not install the certificate (its output and log are above)" \
     "${VERB[@]}" "${PLUGIN[@]}" "${ARGS[@]}" "${SERVER_ARGS[@]}" "${HOOK_ARGS[@]}"

@@ -50,6 +50,18 @@ check_listeners() {
 own() { grep -qxF "$1" "$RECORD" || printf '%s\n' "$1" >> "$RECORD"; }
 forget() { grep -vxF "$1" "$RECORD" > "$RECORD.new" || true; mv "$RECORD.new" "$RECORD"; }
 is_extra() { local port; for port in "${EXTRA_PORTS[@]}"; do [ "$port" = "$1" ] && return 0; done; return 1; }
+# Close what this component opened for extra_ports and nobody asks for any more, with each tool's remove().
+# Recorded rules are "extra 8443/tcp" (ufw) or "extra port 8443/tcp" (firewalld).
+close_dropped_extras() {  # where (for the message)
+  local kind rule
+  while read -r kind rule; do
+    if [ "$kind" = extra ] && ! is_extra "${rule#port }"; then
+      remove "$rule"
+      forget "$kind $rule"
+      changed "closed ${rule#port }$1 (no longer in extra_ports; this component had opened it)"
+    fi
+  done < "$RECORD"
+}
 
 mapfile -t SSHD_PORTS < <(ssh_ports)
 WEB_RULES=(80/tcp 443/tcp)
@@ -79,13 +91,8 @@ if [ "$TOOL" = ufw ]; then
   fi
   for rule in "${WEB_RULES[@]}"; do allow web "$rule"; done
   for rule in "${EXTRA_PORTS[@]}"; do allow extra "$rule"; done
-  while read -r kind rule; do
-    if [ "$kind" = extra ] && ! is_extra "$rule"; then
-      ufw delete allow "$rule" >/dev/null
-      forget "$kind $rule"
-      changed "closed $rule (no longer in extra_ports; this component had opened it)"
-    fi
-  done < "$RECORD"
+  remove() { ufw delete allow "$1" >/dev/null; }
+  close_dropped_extras ""
   if [ "$ENABLE" = 1 ]; then
     ufw --force enable >/dev/null
     changed "enabled ufw (SSH allowed on ${SSHD_PORTS[*]})"
@@ -137,13 +144,7 @@ else
   allow web "service http"
   allow web "service https"
   for port in "${EXTRA_PORTS[@]}"; do allow extra "port $port"; done
-  while read -r kind rule; do
-    if [ "$kind" = extra ] && ! is_extra "${rule#port }"; then
-      remove "$rule"
-      forget "$kind $rule"
-      changed "closed ${rule#port } in zone $ZONE (no longer in extra_ports; this component had opened it)"
-    fi
-  done < "$RECORD"
+  close_dropped_extras " in zone $ZONE"
   if [ "$RUNNING" = 0 ]; then
     systemctl enable --now firewalld
     changed "started firewalld (SSH allowed on ${SSHD_PORTS[*]})"
