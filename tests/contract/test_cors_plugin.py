@@ -159,6 +159,22 @@ def test_preflight_is_verified_against_the_real_middleware(plugin, local_df):
     assert none["preflight_verified"] is False and "allows no methods" in none["preflight_problem"]
 
 
+def test_changing_only_the_probe_re_probes_without_writing_and_then_settles(plugin, local_df):
+    entry_id, state = up(plugin, "spa", SPA)
+    changed = {**SPA, "probe_path": "api/v2/db/_table"}
+    inputs, _ = plugin.check("spa", changed, olds=state)
+    assert plugin.diff("spa", entry_id, state, {**inputs, "__provider": plugin.provider}) == pb.DiffResponse.DIFF_SOME
+    local_df.clear_log()
+    state = plugin.update("spa", entry_id, state, inputs)
+    assert [(r["method"], r["path"]) for r in local_df.requests_log()] == [("OPTIONS", "db/_table")]  # no write
+    assert state["probe_path"] == "api/v2/db/_table" and state["preflight_verified"] is True
+    inputs, _ = plugin.check("spa", changed, olds=state)
+    assert plugin.diff("spa", entry_id, state, {**inputs, "__provider": plugin.provider}) == pb.DiffResponse.DIFF_NONE
+    off, _ = plugin.check("spa", {**changed, "verify_preflight": False}, olds=state)
+    state = plugin.update("spa", entry_id, state, off)
+    assert state.get("preflight_verified") is None and local_df.writes() == []
+
+
 def test_preflight_fails_with_the_cause_on_a_dreamfactory_with_the_regression(plugin, local_df, regression):
     entry_id, state = up(plugin, "spa", SPA)
     assert state["preflight_verified"] is False
