@@ -23,6 +23,7 @@ hosts = {
 
 pulumi.export("corsEntryIds", {name: entry.entry_id for name, entry in cors_entries.items()})
 pulumi.export("hosts", {
-    name: {"certificatePath": host.certificate_path, "expiresAt": host.expires_at, "httpsVerified": host.https_verified}
+    name: {"certificatePath": host.certificate_path, "expiresAt": host.expires_at, "daysLeft": host.days_left,
+           "httpsVerified": host.https_verified, "renewalTimerActive": host.renewal_timer_active}
     for name, host in hosts.items()
 })

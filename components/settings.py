@@ -8,7 +8,7 @@ Project keys (namespace = the Pulumi project name):
     hosts:       list of {name, host, port, user, privateKeySecret, hostKey, osFamily, domains, email,
                           agreeTos, webServer, webrootPath, installCertificate, firewall, staging, effEmail,
                           acmeServer, acmeCaBundle, certName, extraPorts, upgradeSystem, verifyDns,
-                          blockOtherServices}
+                          blockOtherServices, renewBeforeDays}
 
 ``privateKeySecret`` names another config key of this project that holds the SSH private key as a secret
 (``pulumi config set --secret sshKeyDf1 < key``), so the host list itself stays readable in reviews.
@@ -46,6 +46,7 @@ HOST_KEYS = {
     "firewall": "firewall", "staging": "staging", "effEmail": "eff_email", "acmeServer": "acme_server",
     "acmeCaBundle": "acme_ca_bundle", "certName": "cert_name", "extraPorts": "extra_ports",
     "upgradeSystem": "upgrade_system", "verifyDns": "verify_dns", "blockOtherServices": "block_other_services",
+    "renewBeforeDays": "renew_before_days",
 }
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _CAMEL = {snake: camel for camel, snake in {**CORS_KEYS, **{k: v for k, v in HOST_KEYS.items() if v}}.items()}

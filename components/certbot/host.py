@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import datetime, timezone
 from typing import Optional, Sequence
 
 import pulumi
 from pulumi_command import remote
 
-from .scripts import as_remote_command, parse_outputs, render_script, steps_for
+from .health import Expectations, days_until
+from .health_resource import HostHealthCheck
+from .scripts import HEALTH_PROBE, as_remote_command, parse_outputs, render_script, steps_for
 from .spec import CertbotConfigError, CertbotSpec, build_spec, validate_host
 
 
@@ -42,6 +45,8 @@ class CertbotHost(pulumi.ComponentResource):
     expires_at: pulumi.Output[Optional[str]]
     renewal_timer: pulumi.Output[Optional[str]]
     https_verified: pulumi.Output[bool]
+    days_left: pulumi.Output[Optional[int]]
+    renewal_timer_active: pulumi.Output[bool]
 
     def __init__(
         self,
@@ -65,6 +70,7 @@ class CertbotHost(pulumi.ComponentResource):
         upgrade_system: bool = False,
         verify_dns: bool = True,
         block_other_services: bool = False,
+        renew_before_days: int = 30,
         opts: Optional[pulumi.ResourceOptions] = None,
     ) -> None:
         # Validate everything before registering anything: bad input must not reach a host.
@@ -74,6 +80,7 @@ class CertbotHost(pulumi.ComponentResource):
             firewall=firewall, staging=staging, eff_email=eff_email, acme_server=acme_server,
             acme_ca_bundle=acme_ca_bundle, extra_ports=extra_ports, upgrade_system=upgrade_system,
             verify_dns=verify_dns, block_other_services=block_other_services, owner=resource_name,
+            renew_before_days=renew_before_days,
             ssh_port=_plain(connection.port, 22, "connection.port"),
             user=_plain(connection.user, "root", "connection.user"),
             host=None if isinstance(connection.host, pulumi.Output) else connection.host,
@@ -99,18 +106,38 @@ class CertbotHost(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[previous] if previous else None),
             )
 
+        # Read at every preview, refresh and up (remote.Command has no read); repairs with the steps' own scripts.
+        health = HostHealthCheck(
+            f"{resource_name}-health",
+            connection=connection,
+            owner=resource_name,
+            expectations=Expectations.from_spec(spec),
+            probe=_script(HEALTH_PROBE, spec, connection.host),
+            repairs={step: command.create for step, command in commands.items()},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[previous]),
+        )
+        # The provider cannot reach the engine's log (pulumi/pulumi#20409), so the program says what the preview
+        # will repair.
+        health.problems.apply(lambda problems: [pulumi.log.warn(problem, resource=self) for problem in problems or ()])
+
         # The lineage is decided on the host (the one this component already manages keeps its name).
         self.cert_name = _stdout_value(commands["certificate"], "cert_name")
         self.certificate_path = self.cert_name.apply(lambda name: f"/etc/letsencrypt/live/{name}/fullchain.pem")
         self.private_key_path = self.cert_name.apply(lambda name: f"/etc/letsencrypt/live/{name}/privkey.pem")
-        self.expires_at = _stdout_value(commands["certificate"], "expires_at")
-        self.https_verified = _stdout_value(commands["certificate"], "https_verified").apply(lambda value: value == "true")
         self.renewal_timer = _stdout_value(commands["renewal"], "renewal_timer")
+        # What the host looks like now (read at this run), not what the steps saw when they last ran.
+        self.expires_at = health.expires_at
+        self.days_left = health.expires_at.apply(
+            lambda expires_at: days_until(expires_at, datetime.now(timezone.utc)) if expires_at else None)
+        self.https_verified = health.https_verified
+        self.renewal_timer_active = health.renewal_timer_active
         self.register_outputs({
             "cert_name": self.cert_name,
             "certificate_path": self.certificate_path,
             "private_key_path": self.private_key_path,
             "expires_at": self.expires_at,
+            "days_left": self.days_left,
             "renewal_timer": self.renewal_timer,
+            "renewal_timer_active": self.renewal_timer_active,
             "https_verified": self.https_verified,
         })

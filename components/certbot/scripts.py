@@ -15,6 +15,7 @@ from typing import Optional, Sequence
 from .spec import CertbotSpec
 
 STEPS = ("firewall", "snapd", "certbot", "certificate", "renewal")
+HEALTH_PROBE = "health"
 LETS_ENCRYPT_PRODUCTION = "https://acme-v02.api.letsencrypt.org/directory"
 RENEWAL_TIMER = "snap.certbot.renew.timer"
 RENEWAL_SERVICE = "snap.certbot.renew.service"
@@ -33,8 +34,10 @@ def _body(name: str) -> str:
 
 PREAMBLE = _body("preamble")
 BODIES = {"firewall": _body("firewall"), "snapd": _body("snapd"), "certbot": _body("certbot"),
-          "certificate": _body("certbot_helpers") + _body("certificate"),
-          "renewal": _body("certbot_helpers") + _body("renewal")}
+          "certificate": _body("certbot_helpers") + _body("lineage") + _body("certificate"),
+          "renewal": _body("certbot_helpers") + _body("lineage") + _body("renewal"),
+          # Not a step: the read-only health probe (health.py judges what it prints).
+          HEALTH_PROBE: _body("lineage") + _body("health")}
 
 
 def _assign(name: str, value: object) -> str:
@@ -50,15 +53,18 @@ def _array(name: str, values: Sequence[str]) -> str:
 def _variables(step: str, spec: CertbotSpec) -> list[str]:
     lines = [_assign("STEP", step), _assign("OS_FAMILY_WANTED", spec.os_family), _assign("OWNER", spec.owner),
              _assign("STATE_ROOT", STATE_ROOT)]
+    if step in ("firewall", HEALTH_PROBE):
+        lines += [_assign("FIREWALL_WANTED", spec.firewall), _array("EXTRA_PORTS", spec.extra_ports)]
     if step == "firewall":
-        lines += [_assign("FIREWALL_WANTED", spec.firewall), _assign("CONNECTION_PORT", spec.ssh_port),
-                  _array("EXTRA_PORTS", spec.extra_ports), _assign("BLOCK_OTHER_SERVICES", spec.block_other_services)]
+        lines += [_assign("CONNECTION_PORT", spec.ssh_port), _assign("BLOCK_OTHER_SERVICES", spec.block_other_services)]
     elif step == "snapd":
         lines.append(_assign("UPGRADE_SYSTEM", spec.upgrade_system))
-    elif step in ("certificate", "renewal"):
+    if step in ("certificate", "renewal", HEALTH_PROBE):
+        lines += [_array("DOMAINS", spec.domains), _assign("CERT_NAME_WANTED", spec.cert_name)]
+    if step in ("renewal", HEALTH_PROBE):
+        lines += [_assign("RENEWAL_TIMER", RENEWAL_TIMER), _assign("RENEWAL_SERVICE", RENEWAL_SERVICE)]
+    if step in ("certificate", "renewal"):
         lines += [
-            _array("DOMAINS", spec.domains),
-            _assign("CERT_NAME_WANTED", spec.cert_name),
             _assign("ACME_SERVER", spec.acme_server),
             _assign("ACME_CA_BUNDLE", spec.acme_ca_bundle),
             _assign("SERVER", spec.server_url or LETS_ENCRYPT_PRODUCTION),
@@ -77,10 +83,9 @@ def _variables(step: str, spec: CertbotSpec) -> list[str]:
         ]
     elif step == "renewal":
         lines += [
-            _assign("RENEWAL_TIMER", RENEWAL_TIMER),
-            _assign("RENEWAL_SERVICE", RENEWAL_SERVICE),
             _assign("CA_DROPIN", CA_DROPIN),
             _assign("LEGACY_DEPLOY_HOOK", LEGACY_DEPLOY_HOOK),
+            _assign("RENEW_BEFORE_DAYS", spec.renew_before_days),
         ]
     return lines
 
@@ -88,7 +93,7 @@ def _variables(step: str, spec: CertbotSpec) -> list[str]:
 def render_script(step: str, spec: CertbotSpec) -> str:
     """The complete bash script of ``step`` for ``spec``."""
     if step not in BODIES:
-        raise ValueError(f"unknown step {step!r}; steps are {', '.join(STEPS)}")
+        raise ValueError(f"unknown step {step!r}; steps are {', '.join(STEPS)} (and the probe {HEALTH_PROBE!r})")
     header = f"#!/usr/bin/env bash\n# dreamfactory-infra CertbotHost step: {step}\n"
     return header + PREAMBLE + "\n".join(_variables(step, spec)) + "\n" + BODIES[step]
 

@@ -17,6 +17,7 @@ WEB_SERVERS = ("nginx", "apache", "standalone", "webroot")
 FIREWALLS = ("auto", "ufw", "firewalld", "none")
 LETS_ENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
 MAX_DOMAINS = 100  # Let's Encrypt's limit of identifiers per certificate
+MAX_RENEW_BEFORE_DAYS = 89
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+$")
@@ -107,6 +108,7 @@ class CertbotSpec:
     ssh_port: int = 22
     upgrade_system: bool = False
     sudo: bool = False
+    renew_before_days: int = 30  # the health check flags (and `up` renews) a certificate that expires sooner
 
     @property
     def certonly(self) -> bool:
@@ -141,6 +143,7 @@ def build_spec(
     host: object = None,
     verify_dns: object = True,
     block_other_services: object = False,
+    renew_before_days: object = 30,
 ) -> CertbotSpec:
     """Validate every argument; raise CertbotConfigError naming the first bad one."""
     if agree_tos is not True:
@@ -184,6 +187,11 @@ def build_spec(
         _fail("connection.user", f"{user!r} is not a Unix user name")
     if host is not None:
         validate_host(host)
+    # Whole days; 3.0 arrives from the engine as a float. Under 90: Let's Encrypt certificates last 90 days or less.
+    if isinstance(renew_before_days, bool) or not isinstance(renew_before_days, (int, float)) \
+            or renew_before_days != int(renew_before_days) or not 1 <= renew_before_days <= MAX_RENEW_BEFORE_DAYS:
+        _fail("renew_before_days", f"{renew_before_days!r} must be a whole number of days from 1 to "
+                                   f"{MAX_RENEW_BEFORE_DAYS} (certificates from Let's Encrypt last 90 days)")
     if not isinstance(owner, str) or not owner:
         _fail("resource_name", f"{owner!r} must be a non-empty name")
     return CertbotSpec(
@@ -207,4 +215,5 @@ def build_spec(
         ssh_port=int(ssh_port),
         upgrade_system=upgrade_system,
         sudo=user != "root",
+        renew_before_days=int(renew_before_days),
     )

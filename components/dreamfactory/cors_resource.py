@@ -2,25 +2,13 @@
 
 from __future__ import annotations
 
-import functools
 from typing import Optional, Sequence
 
 import pulumi
 from pulumi.dynamic import Resource
-from pulumi.dynamic.dynamic import PROVIDER_KEY, serialize_provider
 
+from ..dynamic_resources import register
 from .cors_provider import CorsProvider
-
-
-@functools.cache
-def serialized_provider() -> str:
-    """CorsProvider pickled by reference: the same short string for every entry, so it is made once.
-
-    pulumi's ``serialize_provider`` wraps pickle's ``_batch_setitems`` once more on every call and never unwraps
-    it; calling it per resource ended a stack of about 960 dynamic resources in RecursionError (pulumi/pulumi#17803).
-    Nothing secret is captured (``serialize_as_secret_always = False``), so it is stored as a plain string.
-    """
-    return serialize_provider(CorsProvider())
 
 
 class CorsEntry(Resource, module="dreamfactory", name="CorsEntry"):
@@ -83,8 +71,7 @@ class CorsEntry(Resource, module="dreamfactory", name="CorsEntry"):
             "last_modified_date": None,
         }
         # dynamic.Resource.__init__ would serialise the provider again; register as it does, with the one copy.
-        props[PROVIDER_KEY] = serialized_provider()
-        pulumi.CustomResource.__init__(self, f"pulumi-python:{self._resource_type_name}", resource_name, props, opts)
+        register(self, self._resource_type_name, resource_name, props, CorsProvider, opts)
         # The provider cannot reach the engine's log (pulumi.log does not work in dynamic providers), so the
         # program says it: a stored entry that a browser's preflight does not get through is a warning.
         self.preflight_problem.apply(lambda problem: pulumi.log.warn(problem, resource=self) if problem else None)

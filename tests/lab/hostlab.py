@@ -38,6 +38,7 @@ CLIENT_ADDRESS = "10.77.0.1"
 DNS_MANAGEMENT = "127.0.0.1:8055"
 PEBBLE_CA = "/etc/lab-pebble/ca.pem"
 SSH_USER = "deploy"
+COMMAND_LOG = "/var/log/lab-ssh-commands.log"  # one line per SSH session: the script it ran (start_sshd)
 # PID 1 of a lab host's PID namespace: reaps orphans (daemonised nginx, apache), as init does, so that none lingers
 # as a zombie that pgrep would still match.
 REAPER = """
@@ -335,7 +336,17 @@ JSON
             chown -R {SSH_USER}:{SSH_USER} /home/{SSH_USER}/.ssh
             chmod 700 /home/{SSH_USER}/.ssh
             echo "127.0.0.1 $(cat /etc/lab-ssh/host_key.pub)" > /root/.ssh/known_hosts
-            printf 'ListenAddress {listen}\nPort {port}\nHostKey /etc/lab-ssh/host_key\nPasswordAuthentication no\nPermitRootLogin prohibit-password\nUsePAM no\nPidFile /run/sshd.pid\n' > /etc/lab-ssh/sshd_config
+            printf 'ListenAddress {listen}\nPort {port}\nHostKey /etc/lab-ssh/host_key\nPasswordAuthentication no\nPermitRootLogin prohibit-password\nUsePAM no\nPidFile /run/sshd.pid\nForceCommand /usr/local/sbin/lab-log-command\n' > /etc/lab-ssh/sshd_config
+            # Which script each session ran (the step named in its header, else "other"), then the command itself
+            # in the user's login shell, as sshd would have run it.
+            touch {COMMAND_LOG} && chmod 0666 {COMMAND_LOG}
+            cat > /usr/local/sbin/lab-log-command <<'WRAPPER'
+#!/bin/bash
+step=$(sed -n 's/.*# dreamfactory-infra CertbotHost step: \\([a-z]*\\).*/\\1/p' <<<"$SSH_ORIGINAL_COMMAND" | head -n 1)
+echo "${{step:-other}}" >> {COMMAND_LOG}
+exec "$SHELL" -c "$SSH_ORIGINAL_COMMAND"
+WRAPPER
+            chmod 0755 /usr/local/sbin/lab-log-command
         """)
         # Its log counts the SSH sessions a run opened (one "Accepted publickey" line each).
         self.spawn("exec /usr/sbin/sshd -D -E /var/log/lab-sshd.log -f /etc/lab-ssh/sshd_config")
@@ -365,6 +376,11 @@ JSON
         """SSH logins accepted so far (each remote command is one)."""
         log = self.file("/var/log/lab-sshd.log")
         return log.read_text().count("Accepted publickey") if log.exists() else 0
+
+    def remote_commands(self) -> list[str]:
+        """The script of every SSH session so far, in order: a step name, "health" for the probe, or "other"."""
+        log = self.file(COMMAND_LOG)
+        return log.read_text().split() if log.exists() else []
 
     def netns(self) -> tuple[str, ...]:
         """A command prefix that runs a process outside the host but on its network (its loopback sshd)."""

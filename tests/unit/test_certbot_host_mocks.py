@@ -15,9 +15,15 @@ from tests.support.mocks import install_mocks
 CERT_STDOUT = ("certificate: done\ncert_name=dreamfactory\nexpires_at=2031-05-06T07:08:09Z\nserial=0ABC\n"
                "https_verified=true")
 RENEWAL_STDOUT = "renewal_timer=snap.certbot.renew.timer\nrenewal: done (changed=0)"
+HEALTH_TYPE = "pulumi-python:dynamic/certbot:HostHealthCheck"
+# What the health provider reports: the host read now (a later expiry than the certificate step saw).
+HEALTH_OUTPUTS = {"expires_at": "2031-08-01T00:00:00Z", "https_verified": True, "renewal_timer_active": False,
+                  "problems": ["renewal timer snap.certbot.renew.timer is inactive (up re-runs the renewal step)"]}
 
 
 def command_outputs(typ, name, inputs):
+    if typ == HEALTH_TYPE:
+        return HEALTH_OUTPUTS
     if typ != "command:remote:Command":
         return {}
     return {"stdout": CERT_STDOUT if name.endswith("-certificate") else RENEWAL_STDOUT, "stderr": ""}
@@ -75,17 +81,44 @@ def test_connection_is_secret_and_scripts_are_the_rendered_ones(run):
 
 
 @pulumi.runtime.test
-def test_outputs_come_from_the_steps(run):
+def test_outputs_come_from_the_steps_and_the_health_check(run):
     component = host(cert_name="dreamfactory")
 
     def check(values):
-        assert values == ["dreamfactory", "/etc/letsencrypt/live/dreamfactory/fullchain.pem",
-                          "/etc/letsencrypt/live/dreamfactory/privkey.pem", "2031-05-06T07:08:09Z",
-                          "snap.certbot.renew.timer", True]
+        assert values[:5] == ["dreamfactory", "/etc/letsencrypt/live/dreamfactory/fullchain.pem",
+                              "/etc/letsencrypt/live/dreamfactory/privkey.pem", "snap.certbot.renew.timer",
+                              "2031-08-01T00:00:00Z"]
+        assert values[5:8] == [True, False, True]
+        assert 1600 < values[8] < 2000  # days from today to 2031-08-01, computed at this run
         assert not any("host_key" in warning for warning in run.warnings)
+        assert any("renewal timer snap.certbot.renew.timer is inactive" in warning for warning in run.warnings)
 
     return pulumi.Output.all(component.cert_name, component.certificate_path, component.private_key_path,
-                             component.expires_at, component.renewal_timer, component.https_verified).apply(check)
+                             component.renewal_timer, component.expires_at, component.https_verified,
+                             component.renewal_timer_active, component.https_verified,
+                             component.days_left).apply(check)
+
+
+@pulumi.runtime.test
+def test_the_health_check_follows_the_steps_with_their_scripts_and_a_secret_key(run):
+    component = host(renew_before_days=21)
+
+    def check(_):
+        health = run.mocks.named("df-1-health")
+        assert health.typ == HEALTH_TYPE and health.parent.endswith("::df-1")
+        renewal_urn = "urn:pulumi:unit::dreamfactory-infra::dreamfactory:certbot:CertbotHost$command:remote:Command::df-1-renewal"
+        assert renewal_urn in health.dependencies
+        inputs = health.inputs
+        assert rpc.is_rpc_secret(inputs["private_key"]) and rpc.unwrap_rpc_secret(inputs["private_key"]) == "PRIVATE-KEY-XYZ"
+        assert inputs["host_key"] == "ssh-ed25519 AAAAC3Nza" and inputs["renew_before_days"] == 21
+        assert inputs["domains"] == ["df.example.com", "www.df.example.com"]
+        assert inputs["serve_https"] is True and inputs["firewall"] is True
+        for step in ("firewall", "snapd", "certbot", "certificate", "renewal"):
+            assert inputs["repairs"][step] == run.mocks.named(f"df-1-{step}").inputs["create"]
+        assert "RENEW_BEFORE_DAYS=21" in inputs["repairs"]["renewal"]
+        assert "CertbotHost step: health" in inputs["probe"] and "PRIVATE-KEY-XYZ" not in inputs["probe"]
+
+    return component.expires_at.apply(check)
 
 
 @pulumi.runtime.test

@@ -55,12 +55,13 @@ def test_thousands_of_entries_serialise_the_provider_once(run, monkeypatch):
     # stack of about 960 dynamic resources ended in RecursionError (issue 13, item 8; pulumi/pulumi#17803).
     import pulumi.dynamic.dynamic as dynamic
 
-    from components.dreamfactory import CorsEntry, cors_resource
+    from components import dynamic_resources
+    from components.dreamfactory import CorsEntry
 
-    cors_resource.serialized_provider.cache_clear()
+    dynamic_resources.serialized_provider.cache_clear()
     calls = []
     real = dynamic.serialize_provider
-    monkeypatch.setattr(cors_resource, "serialize_provider", lambda provider: calls.append(1) or real(provider))
+    monkeypatch.setattr(dynamic_resources, "serialize_provider", lambda provider: calls.append(1) or real(provider))
 
     @pulumi.runtime.test
     def declare():

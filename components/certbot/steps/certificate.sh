@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # Body of the CertbotHost 'certificate' step.
-# scripts.py renders: preamble.sh, then every value as a quoted variable, then certbot_helpers.sh and this body.
+# scripts.py renders: preamble.sh, then every value as a quoted variable, then certbot_helpers.sh, lineage.sh and
+# this body.
 #
 # Converges whatever changed since the last run, and asks the CA for a certificate only when the names or the CA
 # changed: the web server mode (the lineage's renewal configuration follows, with its hooks), certonly -> installed
@@ -9,19 +10,11 @@
 detect_os
 WANTED=$(printf '%s\n' "${DOMAINS[@]}" | sort -u)
 
-certificate_names() {
-  openssl x509 -in "$LIVE/cert.pem" -noout -text | grep -oE 'DNS:[^,[:space:]]+' | sed 's/^DNS://' | sort -u
-}
 report() {
-  local end
-  end=$(openssl x509 -in "$LIVE/cert.pem" -noout -enddate | cut -d= -f2)
   echo "cert_name=$CERT_NAME"
-  echo "expires_at=$(date -u -d "$end" +%Y-%m-%dT%H:%M:%SZ)"
+  echo "expires_at=$(expires_at)"
   echo "serial=$(live_serial)"
   echo "names=$(certificate_names | paste -sd, -)"
-}
-served_serial() {
-  openssl s_client -connect 127.0.0.1:443 -servername "$1" </dev/null 2>/dev/null | openssl x509 -noout -serial 2>/dev/null | cut -d= -f2
 }
 # The names whose HTTPS answer (SNI, this host's port 443) is not the live certificate, given as many tries per
 # name as the first argument: a reload can leave an old worker answering for a moment.

@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # Body of the CertbotHost 'renewal' step.
-# scripts.py renders: preamble.sh, then every value as a quoted variable, then certbot_helpers.sh and this body.
+# scripts.py renders: preamble.sh, then every value as a quoted variable, then certbot_helpers.sh, lineage.sh and
+# this body.
 #
 # Renewal is verified the way the timer runs it: `certbot renew --dry-run` with only the environment the timer's
 # service has. A private CA's bundle reaches the timer through a drop-in of that service.
@@ -36,6 +37,19 @@ if [ "$(cat "$CA_DROPIN" 2>/dev/null || true)" != "$WANT_DROPIN" ]; then
     changed "removed $CA_DROPIN (no private CA)"
   fi
   systemctl daemon-reload
+fi
+
+# A certificate within renew_before_days of expiry is renewed now: the health check flags it from that day on, and
+# certbot's own window (30 days, or a third of a short lifetime) may start later, so certbot is told to.
+RENEW_SECONDS=$((RENEW_BEFORE_DAYS * 86400))
+if ! openssl x509 -in "$LIVE/cert.pem" -noout -checkend "$RENEW_SECONDS" >/dev/null; then
+  say "certificate $CERT_NAME expires $(expires_at), within renew_before_days=$RENEW_BEFORE_DAYS; renewing it"
+  RENEW=(renew --non-interactive --no-random-sleep-on-renew --force-renewal --cert-name "$CERT_NAME")
+  if [ -n "$ACME_SERVER" ]; then RENEW+=(--server "$ACME_SERVER"); fi
+  certbot_or_fail "certbot could not renew $CERT_NAME (its output and log are above)" "${RENEW[@]}"
+  openssl x509 -in "$LIVE/cert.pem" -noout -checkend "$RENEW_SECONDS" >/dev/null \
+    || fail "the renewed certificate of $CERT_NAME expires $(expires_at), still within renew_before_days=$RENEW_BEFORE_DAYS: the CA issues shorter certificates than that; lower renew_before_days"
+  changed "renewed $CERT_NAME; it now expires $(expires_at)"
 fi
 
 # certbot renew --dry-run asks the CA for a throw-away certificate: once per live certificate and setup, not every

@@ -1,0 +1,124 @@
+"""``HostHealthProvider``: the dynamic provider that reads a CertbotHost's health and repairs what drifted.
+
+Pickled by reference (module path + class name, no state), so this module must stay importable with no side
+effects, and its path and class name are frozen once stacks exist.
+
+- ``check`` (every preview and up, for a host that exists): runs the read-only probe over SSH and puts what it
+  found into the checked inputs, so the preview diff shows the problems in words and the new facts.
+- ``diff``: a change when there is a problem, when a fact the outputs report (serial, expiry, timer, HTTPS)
+  moved, or when an input changed. No SSH.
+- ``create`` / ``update``: run the step scripts that repair the problems (only those), probe again, fail with the
+  remaining problems if any. A healthy host gets no command at all.
+- ``read`` (refresh): probe, so the outputs are current.
+- ``delete``: nothing; like the steps, the component leaves the host as it is.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, ResourceProvider, UpdateResult
+from pulumi.output import Unknown
+
+from .health import Expectations, HostHealth, assess
+from .ssh import SshError, SshSession, SshTarget
+
+CONNECTION_KEYS = ("host", "port", "user", "private_key", "private_key_password", "password", "host_key")
+EXPECTATION_KEYS = ("domains", "serve_https", "firewall", "renew_before_days")
+# What the probe found; the outputs report them, and a change of one shows in the preview.
+TRACKED_FACTS = ("cert_name", "serial", "names", "expires_at", "renewal_timer_enabled", "renewal_timer_active",
+                 "https_verified", "problems")
+FACTS = (*TRACKED_FACTS, "issuer", "days_left", "last_renewal_result", "certbot_version")
+# Scripts (probe, repairs) change with this project's code; the step commands show those changes, not this.
+UNTRACKED_INPUTS = ("probe", "repairs", "owner", "__provider", *FACTS)
+
+
+def _target(props: dict[str, Any]) -> SshTarget:
+    return SshTarget(host=props["host"], port=int(props.get("port") or 22), user=props.get("user") or "root",
+                     private_key=props.get("private_key") or None,
+                     private_key_password=props.get("private_key_password") or None,
+                     password=props.get("password") or None, host_key=props.get("host_key") or None)
+
+
+def _expectations(props: dict[str, Any]) -> Expectations:
+    return Expectations(tuple(props["domains"]), bool(props["serve_https"]), bool(props["firewall"]),
+                        int(props["renew_before_days"]))
+
+
+def _facts(health: HostHealth) -> dict[str, Any]:
+    return {
+        "cert_name": health.cert_name, "serial": health.serial, "names": list(health.names),
+        "expires_at": health.expires_at, "days_left": health.days_left, "issuer": health.issuer,
+        "renewal_timer_enabled": health.renewal_timer_enabled, "renewal_timer_active": health.renewal_timer_active,
+        "last_renewal_result": health.last_renewal_result, "certbot_version": health.certbot_version,
+        "https_verified": health.https_verified, "problems": [str(problem) for problem in health.problems],
+    }
+
+
+def _tail(text: str, lines: int = 30) -> str:
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def _has_unknowns(props: dict[str, Any]) -> bool:
+    return any(isinstance(props.get(key), Unknown) for key in (*CONNECTION_KEYS, "probe", *EXPECTATION_KEYS))
+
+
+class HostHealthProvider(ResourceProvider):
+    serialize_as_secret_always = False  # nothing is captured; the key arrives as an input and stays secret there
+
+    def _probe(self, session: SshSession, props: dict[str, Any]) -> HostHealth:
+        result = session.run(props["probe"], timeout=120)
+        if result.exit_status != 0:
+            raise SshError(f"{props['owner']}: the health probe failed on {session.target.address} "
+                           f"(exit {result.exit_status}):\n{_tail(result.stderr + result.stdout)}")
+        return assess(result.stdout, _expectations(props), datetime.now(timezone.utc))
+
+    def _observe(self, props: dict[str, Any]) -> HostHealth:
+        with SshSession(_target(props)) as session:
+            return self._probe(session, props)
+
+    def _converge(self, props: dict[str, Any]) -> dict[str, Any]:
+        """Repair what a probe finds, with the steps' own scripts (only those), then report the host."""
+        with SshSession(_target(props)) as session:
+            health = self._probe(session, props)
+            if health.problems:
+                for step in health.repair_steps:
+                    result = session.run(props["repairs"][step])
+                    if result.exit_status != 0:
+                        raise SshError(f"{props['owner']}: repairing {'; '.join(map(str, health.problems))}: the "
+                                       f"{step} step failed (exit {result.exit_status}):\n"
+                                       f"{_tail(result.stderr + result.stdout)}")
+                repaired = health.repair_steps
+                health = self._probe(session, props)
+                if health.problems:
+                    raise SshError(f"{props['owner']}: after re-running the {', '.join(repaired)} step(s) the host "
+                                   f"still has problems: {'; '.join(map(str, health.problems))}")
+        return {**props, **_facts(health)}
+
+    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        inputs = {key: value for key, value in news.items() if key not in FACTS}
+        # A host that exists is read at every preview and up; a new one is read by create, after its steps ran.
+        if olds and not _has_unknowns(inputs):
+            inputs.update(_facts(self._observe(inputs)))
+        return CheckResult(inputs, [])
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        changed_inputs = [key for key in news if key not in UNTRACKED_INPUTS and news.get(key) != olds.get(key)]
+        probed = "serial" in news or "problems" in news
+        changed_facts = [key for key in TRACKED_FACTS if probed and news.get(key) != olds.get(key)]
+        problems = bool(news.get("problems"))
+        return DiffResult(changes=bool(changed_inputs or changed_facts or problems), replaces=[],
+                          delete_before_replace=False)
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        return CreateResult(props["owner"], self._converge(props))
+
+    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        return UpdateResult(self._converge(news))
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        return ReadResult(id_, {**props, **_facts(self._observe(props))})
+
+    def delete(self, _id: str, _props: dict[str, Any]) -> None:
+        return None

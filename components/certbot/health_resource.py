@@ -1,0 +1,44 @@
+"""``HostHealthCheck``: the `<name>-health` child of a CertbotHost, read at every preview, refresh and up."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import pulumi
+from pulumi.dynamic import Resource
+from pulumi_command import remote
+
+from ..dynamic_resources import register
+from .health import Expectations
+from .health_provider import CONNECTION_KEYS, FACTS, HostHealthProvider
+
+SECRET_KEYS = ["private_key", "private_key_password", "password"]
+
+
+class HostHealthCheck(Resource, module="certbot", name="HostHealthCheck"):
+    """What the host looks like now, and the repair of what drifted (see ``health_provider``)."""
+
+    cert_name: pulumi.Output[str]
+    serial: pulumi.Output[Optional[str]]
+    names: pulumi.Output[list]
+    expires_at: pulumi.Output[Optional[str]]
+    issuer: pulumi.Output[Optional[str]]
+    renewal_timer_enabled: pulumi.Output[bool]
+    renewal_timer_active: pulumi.Output[bool]
+    last_renewal_result: pulumi.Output[str]
+    certbot_version: pulumi.Output[Optional[str]]
+    https_verified: pulumi.Output[bool]
+    problems: pulumi.Output[list]
+
+    def __init__(self, resource_name: str, *, connection: remote.ConnectionArgs, owner: str,
+                 expectations: Expectations, probe: pulumi.Input[str], repairs: dict[str, pulumi.Input[str]],
+                 opts: Optional[pulumi.ResourceOptions] = None) -> None:
+        props: dict = {key: getattr(connection, key, None) for key in CONNECTION_KEYS}
+        # Secret whether or not the caller made them so, as pulumi-command does with the whole connection.
+        props.update({key: pulumi.Output.secret(props[key]) for key in SECRET_KEYS if props[key] is not None})
+        props.update(owner=owner, probe=probe, repairs=repairs, domains=list(expectations.domains),
+                     serve_https=expectations.serve_https, firewall=expectations.firewall,
+                     renew_before_days=expectations.renew_before_days)
+        props.update({fact: None for fact in FACTS})  # outputs only: declared so that they become attributes
+        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=SECRET_KEYS))
+        register(self, self._resource_type_name, resource_name, props, HostHealthProvider, opts)

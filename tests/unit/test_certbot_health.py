@@ -1,0 +1,139 @@
+"""The health judgement (pure) and the provider's decisions that need no host: when a preview shows a change."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from components.certbot.health import Expectations, assess, days_until
+from components.certbot.health_provider import HostHealthProvider
+from components.certbot.scripts import render_script
+from components.certbot.spec import CertbotConfigError, build_spec
+
+NOW = datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc)
+EXPECT = Expectations(("df.example.com", "www.df.example.com"), serve_https=True, firewall=True, renew_before_days=30)
+HEALTHY = """health: host is debian 12
+snapd=present
+certbot_snap=5.8.0
+cert_name=df.example.com
+serial=0A1B
+names=df.example.com,www.df.example.com
+expires_at=2027-02-20T10:00:00Z
+issuer=CN=Pebble Intermediate CA
+served=df.example.com:0A1B www.df.example.com:0A1B
+timer_enabled=true
+timer_active=true
+last_renewal=success
+firewall=ufw
+firewall_active=true
+firewall_missing=
+health: done (changed=0)
+"""
+
+
+def probe(**changes: str) -> str:
+    lines = dict(line.split("=", 1) for line in HEALTHY.splitlines() if "=" in line and ":" not in line.split("=")[0])
+    lines.update(changes)
+    return "\n".join(f"{key}={value}" for key, value in lines.items() if value is not None)
+
+
+def test_a_healthy_host_has_no_problems_and_reports_its_facts():
+    health = assess(HEALTHY, EXPECT, NOW)
+    assert health.problems == ()
+    assert health.days_left == 81 and health.expires_at == "2027-02-20T10:00:00Z"
+    assert health.https_verified and health.renewal_timer_active and health.certbot_version == "5.8.0"
+    assert health.names == ("df.example.com", "www.df.example.com") and health.issuer == "CN=Pebble Intermediate CA"
+
+
+@pytest.mark.parametrize("changes, step, reason", [
+    ({"expires_at": "2026-12-09T12:00:00Z"}, "renewal", "expires in 9 days (renew_before_days=30)"),
+    ({"expires_at": "2026-11-28T12:00:00Z"}, "renewal", "expired 2 days ago"),
+    ({"timer_enabled": "false", "timer_active": "false"}, "renewal", "snap.certbot.renew.timer is disabled"),
+    ({"timer_active": "false"}, "renewal", "snap.certbot.renew.timer is inactive"),
+    ({"served": "df.example.com:0A1B www.df.example.com:0C0C"}, "certificate",
+     "HTTPS serves serial 0C0C for www.df.example.com, live is 0A1B"),
+    ({"served": "df.example.com: www.df.example.com:0A1B"}, "certificate", "HTTPS serves serial none for df.example.com"),
+    ({"certbot_snap": ""}, "certbot", "the certbot snap is not installed"),
+    ({"snapd": "missing"}, "snapd", "snapd is not installed"),
+    ({"serial": "", "names": "", "expires_at": ""}, "certificate", "there is no live certificate df.example.com"),
+    ({"names": "df.example.com"}, "certificate", "covers df.example.com; domains are df.example.com, www.df.example.com"),
+    ({"firewall_missing": "port 443/tcp"}, "firewall", "port 443/tcp not allowed by ufw"),
+    ({"firewall": "firewalld", "firewall_missing": "service https (permanent configuration)"}, "firewall",
+     "service https (permanent configuration) not allowed by firewalld"),
+    ({"firewall_active": "false"}, "firewall", "ufw is not active"),
+])
+def test_each_drift_is_a_problem_in_words_with_the_step_that_repairs_it(changes, step, reason):
+    health = assess(probe(**changes), EXPECT, NOW)
+    assert [problem.step for problem in health.problems] == [step]
+    assert reason in str(health.problems[0]) and f"(up re-runs the {step} step)" in str(health.problems[0])
+    assert health.repair_steps == (step,)
+
+
+def test_certonly_and_no_firewall_do_not_judge_what_they_do_not_manage():
+    relaxed = Expectations(EXPECT.domains, serve_https=False, firewall=False, renew_before_days=30)
+    health = assess(probe(served="df.example.com: www.df.example.com:", firewall_active="false"), relaxed, NOW)
+    assert health.problems == () and health.https_verified is False
+
+
+def test_repairs_run_in_the_components_order_once_per_step():
+    health = assess(probe(certbot_snap="", timer_enabled="false", firewall_missing="port 80/tcp,port 443/tcp"),
+                    EXPECT, NOW)
+    assert health.repair_steps == ("firewall", "certbot", "renewal")
+    assert len(health.problems) == 4
+
+
+def test_days_until_counts_whole_days():
+    assert days_until("2026-12-01T11:59:59Z", NOW) == 0
+    assert days_until("2026-12-01T12:00:00Z", NOW) == 1
+
+
+def test_renew_before_days_is_validated_and_reaches_the_renewal_script():
+    spec = build_spec(domains=["df.example.com"], email="ops@example.com", agree_tos=True, renew_before_days=21.0)
+    assert spec.renew_before_days == 21
+    assert "RENEW_BEFORE_DAYS=21" in render_script("renewal", spec)
+    for bad in (0, 90, 2.5, True, "30"):
+        with pytest.raises(CertbotConfigError, match="'renew_before_days'"):
+            build_spec(domains=["df.example.com"], email="ops@example.com", agree_tos=True, renew_before_days=bad)
+
+
+STORED = {"host": "203.0.113.10", "port": 22, "user": "root", "domains": ["df.example.com"], "serve_https": True,
+          "firewall": True, "renew_before_days": 30, "probe": "probe v1", "repairs": {"firewall": "fw v1"},
+          "owner": "df-1", "serial": "0A1B", "expires_at": "2027-02-20T10:00:00Z", "names": ["df.example.com"],
+          "renewal_timer_enabled": True, "renewal_timer_active": True, "https_verified": True, "problems": [],
+          "cert_name": "df.example.com", "days_left": 81, "certbot_version": "5.8.0"}
+
+
+@pytest.mark.parametrize("news, changes", [
+    ({}, False),  # the same host, read again
+    ({"days_left": 80, "certbot_version": "5.9.0"}, False),  # a day later, the snap refreshed: nothing to do
+    ({"probe": "probe v2", "repairs": {"firewall": "fw v2"}}, False),  # new scripts show on the step commands
+    ({"problems": ["renewal timer ... is inactive (up re-runs the renewal step)"], "renewal_timer_active": False}, True),
+    ({"serial": "0C0C", "expires_at": "2027-04-20T10:00:00Z"}, True),  # renewed by the timer: outputs follow
+    ({"renew_before_days": 45}, True),
+])
+def test_diff_changes_only_for_problems_moved_facts_or_new_inputs(news, changes):
+    result = HostHealthProvider().diff("df-1", STORED, {**STORED, **news})
+    assert result.changes is changes and result.replaces == []
+
+
+def test_check_reads_nothing_for_a_new_host():
+    inputs = {key: value for key, value in STORED.items() if key not in ("serial", "problems", "expires_at")}
+    checked = HostHealthProvider().check({}, inputs)  # an SSH attempt would fail: 203.0.113.10 is TEST-NET-3
+    assert checked.inputs == {key: value for key, value in inputs.items()
+                              if key not in ("names", "renewal_timer_enabled", "renewal_timer_active",
+                                             "https_verified", "cert_name", "days_left", "certbot_version")}
+
+
+def test_an_unreachable_host_fails_the_check_with_host_port_and_the_error():
+    provider = HostHealthProvider()
+    stored = {**STORED, "host": "127.0.0.1", "port": 1, "private_key": None}
+    with pytest.raises(Exception, match=r"cannot connect to root@127\.0\.0\.1:1: .*[Cc]onnection refused"):
+        provider.check(stored, stored)
+
+
+def test_a_bad_pinned_host_key_is_named_before_connecting():
+    from components.certbot.ssh import SshError, SshSession, SshTarget
+
+    with pytest.raises(SshError, match="connection.host_key 'ssh-ed25519 not-base64!' is not a public key"):
+        SshSession(SshTarget("127.0.0.1", 1, host_key="ssh-ed25519 not-base64!")).__enter__()
