@@ -48,6 +48,11 @@ READING = """## Reading the figures
 - Host steps: the first run includes real certificate issuance from pebble and a `certbot renew --dry-run`; the
   second run changes nothing and requests nothing (asserted by the lab tests). Every host gets 5 remote commands
   (4 with `firewall="none"`).
+- Health probe: one read is one SSH session (paramiko, key auth, pinned host key) running the read-only probe
+  (`snap`, `systemctl`, two `ufw` calls, `openssl s_client` per domain; not split further here). A preview reads every
+  existing host once, in `check`, which the engine calls one resource at a time: a preview of 20 hosts costs the
+  "one after another" figure (the sum), not the slowest host. "At once" is what concurrent reads cost when the 20
+  hosts are this one lab host on 2 cores (CPU-bound there; 20 real hosts each bring their own CPU).
 """
 
 
@@ -175,6 +180,40 @@ def host_runs() -> list[str]:
     return lines
 
 
+def host_health() -> list[str]:
+    """The health probe over real SSH to a lab host (debian-12, nginx, after a real run of every step)."""
+    if os.geteuid() != 0:
+        return ["(skipped: the host lab needs root)"]
+    import json
+
+    from components.certbot.health import Expectations
+    from components.certbot.scripts import HEALTH_PROBE, as_remote_command, render_script
+    from components.certbot.spec import build_spec
+    from tests.lab.hostlab import ACME_DIRECTORY, DISTROS, PEBBLE_CA, SSH_USER, HostLab
+    from tests.lab.test_host_lab import DOMAINS, NGINX_SITE, host_scripts, run_steps
+
+    spec = build_spec(domains=list(DOMAINS), email="ops@example.com", agree_tos=True, acme_server=ACME_DIRECTORY,
+                      acme_ca_bundle=PEBBLE_CA, owner="lab", user=SSH_USER, host="127.0.0.1")
+    expect = Expectations.from_spec(spec)
+    with HostLab(DISTROS["debian-12"], DOMAINS) as lab:
+        lab.start_nginx(NGINX_SITE)
+        lab.start_sshd()
+        run_steps(lab, host_scripts(user=SSH_USER), SSH_USER)
+        props = {"host": "127.0.0.1", "port": 22, "user": SSH_USER, "owner": "lab",
+                 "private_key": lab.file("/root/.ssh/lab_key").read_text(),
+                 "host_key": " ".join(lab.file("/etc/lab-ssh/host_key.pub").read_text().split()[:2]),
+                 "probe": as_remote_command(render_script(HEALTH_PROBE, spec), spec.sudo),
+                 "domains": list(expect.domains), "serve_https": expect.serve_https, "firewall": expect.firewall,
+                 "renew_before_days": expect.renew_before_days}
+        result = subprocess.run([*lab.netns(), sys.executable, "-m", "bench.host_health_probe"], cwd=ROOT,
+                                input=json.dumps(props), capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+    timings = json.loads(result.stdout)
+    return ["| reads | one after another (s) | at once (s) |", "|---|---:|---:|",
+            f"| 1 host (median of 10; slowest {timings['slowest']:.2f} s) | {timings['single']:.2f} | - |",
+            f"| 20 hosts | {timings['serial']:.2f} | {timings['concurrent']:.2f} |"]
+
+
 def main() -> int:
     local_df = start_local_dreamfactory()
     provider = captured_provider()
@@ -185,6 +224,7 @@ def main() -> int:
          overhead(local_df, provider)),
         ("Plugin cold start (median of 5)", cold_start(provider)),
         ("CertbotHost steps on lab hosts (real tools, see ARCHITECTURE.md)", host_runs()),
+        ("CertbotHost health probe over SSH (paramiko, a lab host; see the reading below)", host_health()),
     ]
     local_df.server.shutdown()
     total = time.perf_counter() - started

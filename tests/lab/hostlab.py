@@ -336,7 +336,7 @@ JSON
             chown -R {SSH_USER}:{SSH_USER} /home/{SSH_USER}/.ssh
             chmod 700 /home/{SSH_USER}/.ssh
             echo "127.0.0.1 $(cat /etc/lab-ssh/host_key.pub)" > /root/.ssh/known_hosts
-            printf 'ListenAddress {listen}\nPort {port}\nHostKey /etc/lab-ssh/host_key\nPasswordAuthentication no\nPermitRootLogin prohibit-password\nUsePAM no\nPidFile /run/sshd.pid\nForceCommand /usr/local/sbin/lab-log-command\n' > /etc/lab-ssh/sshd_config
+            printf 'ListenAddress {listen}\nPort {port}\nHostKey /etc/lab-ssh/host_key\nPasswordAuthentication no\nPermitRootLogin prohibit-password\nUsePAM no\nPidFile /run/sshd.pid\nMaxStartups 100\nForceCommand /usr/local/sbin/lab-log-command\n' > /etc/lab-ssh/sshd_config
             # Which script each session ran (the step named in its header, else "other"), then the command itself
             # in the user's login shell, as sshd would have run it.
             touch {COMMAND_LOG} && chmod 0666 {COMMAND_LOG}
