@@ -40,6 +40,9 @@ class DreamFactoryError(Exception):
 class ConfigurationError(DreamFactoryError):
     """The connection settings are missing or malformed; raised before any request."""
 
+    def __str__(self) -> str:  # no request was made, so no "DreamFactory <method> <url>:" prefix
+        return f"DreamFactory connection settings: {self.message}"
+
 
 class TransportError(DreamFactoryError):
     """No HTTP answer at all (connection refused, TLS failure, timeout)."""
