@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 
 import grpc
+import requests
 import pytest
 from pulumi.runtime.proto import provider_pb2 as pb
 
@@ -342,3 +343,58 @@ def test_no_secret_in_outputs_pickle_or_plugin_log(local_df, provider):
     for secret in secrets:
         assert secret not in haystack
         assert secret.encode() not in pickled
+
+
+def test_check_refuses_what_dreamfactorys_columns_cannot_hold_before_any_call(plugin, local_df):
+    local_df.clear_log()
+    origins = [f"https://tenant-{n}.customer-portal.example.com" for n in range(8)]
+    _, failures = plugin.check("long", {**SPA, "origins": origins})
+    [(field, reason)] = failures
+    assert field == "origins" and f"are {len(','.join(origins))} characters" in reason and "at most 255" in reason
+    _, failures = plugin.check("old", {**SPA, "max_age": 2.0 ** 31})
+    assert [field for field, _ in failures] == ["max_age"]
+    assert local_df.requests_log() == []
+
+
+def test_a_logged_out_session_token_in_config_gets_one_login_with_the_configured_credentials(local_df_server, provider):
+    local_df_server.reset()
+    config = {"dreamfactory:url": local_df_server.url, "dreamfactory:email": ADMIN_EMAIL,
+              "dreamfactory:password": local_df_server.password}
+    first = Plugin(provider, config)
+    try:
+        up(first, "warm-up", {**SPA, "path": "api/v2/warm/*"})
+    finally:
+        first.close()
+    stale = local_df_server.issued_tokens()[-1]  # the one the warm-up logged in with
+    requests.delete(f"{local_df_server.url}/api/v2/system/admin/session",
+                    headers={"X-DreamFactory-Session-Token": stale}, timeout=10)  # logged out: blacklisted, 403
+    local_df_server.clear_log()
+    plugin = Plugin(provider, {**config, "dreamfactory:sessionToken": stale})
+    try:
+        entry_id, _ = up(plugin, "spa", SPA)
+    finally:
+        plugin.close()
+    statuses = [(r["method"], r["path"], r["status"]) for r in local_df_server.requests_log()]
+    assert statuses[:3] == [("POST", "system/cors", 403), ("POST", "system/admin/session", 200),
+                            ("POST", "system/cors", 201)]
+    assert str(local_df_server.rows()[-1]["id"]) == entry_id
+
+
+def test_origins_in_mixed_case_are_stored_lower_case_and_the_diff_stays_clean(plugin, local_df):
+    entry_id, state = up(plugin, "spa", {**SPA, "origins": ["HTTPS://App.Example.com"]})
+    assert local_df.rows()[0]["origin"] == "https://app.example.com"
+    inputs, _ = plugin.check("spa", {**SPA, "origins": ["HTTPS://App.Example.com"]}, olds=state)
+    assert plugin.diff("spa", entry_id, state, inputs) == pb.DiffResponse.DIFF_NONE
+
+
+def test_username_login_through_the_plugin(local_df_server, provider):
+    local_df_server.reset()
+    admins = {**local_df_server.state.admins, "dfadmin": local_df_server.password}
+    with local_df_server.switched(login_attribute="username", admins=admins):
+        plugin = Plugin(provider, {"dreamfactory:url": local_df_server.url, "dreamfactory:username": "dfadmin",
+                                   "dreamfactory:password": local_df_server.password})
+        try:
+            entry_id, _ = up(plugin, "spa", SPA)
+        finally:
+            plugin.close()
+        assert str(local_df_server.rows()[0]["id"]) == entry_id

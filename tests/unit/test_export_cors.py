@@ -50,3 +50,16 @@ def test_unreachable_dreamfactory_is_a_clear_error(monkeypatch, capsys):
     monkeypatch.setenv("DREAMFACTORY_SESSION_TOKEN", "x.y.z")
     assert export_cors.main([]) == 1
     assert "error: DreamFactory GET" in capsys.readouterr().err
+
+
+def test_export_lists_every_entry_when_the_server_caps_lists_lower(local_df, monkeypatch, capsys):
+    client = DreamFactoryClient(ConnectionSettings(url=local_df.url, email=ADMIN_EMAIL, password=local_df.password))
+    for number in range(7):
+        client.create_cors({"path": f"api/v2/app{number}/*", "origin": "*"})
+    monkeypatch.setenv("DREAMFACTORY_URL", local_df.url)
+    monkeypatch.setenv("DREAMFACTORY_EMAIL", ADMIN_EMAIL)
+    monkeypatch.setenv("DREAMFACTORY_PASSWORD", local_df.password)
+    with local_df.switched(max_records_returned=3):  # an operator's lowered DB_MAX_RECORDS_RETURNED
+        assert export_cors.main(["--yaml"]) == 0
+    exported = yaml.safe_load(capsys.readouterr().out)["dreamfactory-infra:corsEntries"]
+    assert [entry["path"] for entry in exported] == [f"api/v2/app{number}/*" for number in range(7)]
