@@ -11,18 +11,27 @@ effects, and its path and class name are frozen once stacks exist.
   remaining problems if any. A healthy host gets no command at all.
 - ``read`` (refresh): probe, so the outputs are current.
 - ``delete``: nothing; like the steps, the component leaves the host as it is.
+
+The engine calls ``Check`` one resource at a time, so reading each host in its own ``check`` would make a preview of
+20 hosts cost the sum of 20 reads. ``HostReadAheadProvider`` (the `<name>-health-read-ahead` child, registered
+before the steps, active only at preview) starts the read in a background thread of this plugin process; the health
+check's ``check`` then takes that result, so the reads of all hosts overlap.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Optional
 
 from pulumi.dynamic import CheckResult, CreateResult, DiffResult, ReadResult, ResourceProvider, UpdateResult
 from pulumi.output import Unknown
 
 from .health import Expectations, HostHealth, assess
-from .ssh import SshError, SshSession, SshTarget
+from .ssh import CommandResult, SshError, SshSession, SshTarget
 
 CONNECTION_KEYS = ("host", "port", "user", "private_key", "private_key_password", "password", "host_key")
 EXPECTATION_KEYS = ("domains", "serve_https", "firewall", "renew_before_days")
@@ -64,19 +73,75 @@ def _has_unknowns(props: dict[str, Any]) -> bool:
     return any(isinstance(props.get(key), Unknown) for key in (*CONNECTION_KEYS, "probe", *EXPECTATION_KEYS))
 
 
+def _judge(result: CommandResult, props: dict[str, Any], address: str) -> HostHealth:
+    if result.exit_status != 0:
+        raise SshError(f"{props['owner']}: the health probe failed on {address} "
+                       f"(exit {result.exit_status}):\n{_tail(result.stderr + result.stdout)}")
+    return assess(result.stdout, _expectations(props), datetime.now(timezone.utc))
+
+
+def _read(props: dict[str, Any]) -> CommandResult:
+    """One SSH session that runs the probe."""
+    with SshSession(_target(props)) as session:
+        return session.run(props["probe"], timeout=120)
+
+
+class _ReadsAhead:
+    """Reads started early in this plugin process, each taken once by the health check of the same host."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pool: Optional[ThreadPoolExecutor] = None  # made on first use: no threads at import
+        self._started: dict[str, Future] = {}
+
+    @staticmethod
+    def key(props: dict[str, Any]) -> str:
+        identity = {key: props.get(key) for key in (*CONNECTION_KEYS, "probe")}
+        return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
+
+    def start(self, props: dict[str, Any]) -> None:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="host-read-ahead")
+            self._started[self.key(props)] = self._pool.submit(_read, props)
+
+    def take(self, props: dict[str, Any]) -> Optional[Future]:
+        with self._lock:
+            return self._started.pop(self.key(props), None)
+
+
+READS_AHEAD = _ReadsAhead()
+
+
+class HostReadAheadProvider(ResourceProvider):
+    """Starts the health probe of an existing host at preview; stores nothing of its own, never changes."""
+
+    serialize_as_secret_always = False
+
+    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        if olds and news.get("enabled") is True and not _has_unknowns(news):
+            READS_AHEAD.start(news)
+        return CheckResult(news, [])
+
+    def diff(self, _id: str, _olds: dict[str, Any], _news: dict[str, Any]) -> DiffResult:
+        return DiffResult(changes=False, replaces=[], delete_before_replace=False)
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        return CreateResult(props["owner"], {"owner": props["owner"]})
+
+    def delete(self, _id: str, _props: dict[str, Any]) -> None:
+        return None
+
+
 class HostHealthProvider(ResourceProvider):
     serialize_as_secret_always = False  # nothing is captured; the key arrives as an input and stays secret there
 
     def _probe(self, session: SshSession, props: dict[str, Any]) -> HostHealth:
-        result = session.run(props["probe"], timeout=120)
-        if result.exit_status != 0:
-            raise SshError(f"{props['owner']}: the health probe failed on {session.target.address} "
-                           f"(exit {result.exit_status}):\n{_tail(result.stderr + result.stdout)}")
-        return assess(result.stdout, _expectations(props), datetime.now(timezone.utc))
+        return _judge(session.run(props["probe"], timeout=120), props, session.target.address)
 
     def _observe(self, props: dict[str, Any]) -> HostHealth:
-        with SshSession(_target(props)) as session:
-            return self._probe(session, props)
+        started = READS_AHEAD.take(props)
+        return _judge(started.result() if started else _read(props), props, _target(props).address)
 
     def _converge(self, props: dict[str, Any]) -> dict[str, Any]:
         """Repair what a probe finds, with the steps' own scripts (only those), then report the host."""

@@ -1,4 +1,5 @@
-"""``HostHealthCheck``: the `<name>-health` child of a CertbotHost, read at every preview, refresh and up."""
+"""The health children of a CertbotHost: `<name>-health` (``HostHealthCheck``), read at every preview, refresh and up,
+and `<name>-health-read-ahead` (``HostReadAhead``), which starts that read early at preview."""
 
 from __future__ import annotations
 
@@ -10,9 +11,20 @@ from pulumi_command import remote
 
 from ..dynamic_resources import register
 from .health import Expectations
-from .health_provider import CONNECTION_KEYS, FACTS, HostHealthProvider
+from .health_provider import CONNECTION_KEYS, FACTS, HostHealthProvider, HostReadAheadProvider
 
 SECRET_KEYS = ["private_key", "private_key_password", "password"]
+
+
+def _connection_props(connection: remote.ConnectionArgs) -> dict:
+    props: dict = {key: getattr(connection, key, None) for key in CONNECTION_KEYS}
+    # Secret whether or not the caller made them so, as pulumi-command does with the whole connection.
+    props.update({key: pulumi.Output.secret(props[key]) for key in SECRET_KEYS if props[key] is not None})
+    return props
+
+
+def _secret_outputs(opts: Optional[pulumi.ResourceOptions]) -> pulumi.ResourceOptions:
+    return pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=SECRET_KEYS))
 
 
 class HostHealthCheck(Resource, module="certbot", name="HostHealthCheck"):
@@ -33,12 +45,21 @@ class HostHealthCheck(Resource, module="certbot", name="HostHealthCheck"):
     def __init__(self, resource_name: str, *, connection: remote.ConnectionArgs, owner: str,
                  expectations: Expectations, probe: pulumi.Input[str], repairs: dict[str, pulumi.Input[str]],
                  opts: Optional[pulumi.ResourceOptions] = None) -> None:
-        props: dict = {key: getattr(connection, key, None) for key in CONNECTION_KEYS}
-        # Secret whether or not the caller made them so, as pulumi-command does with the whole connection.
-        props.update({key: pulumi.Output.secret(props[key]) for key in SECRET_KEYS if props[key] is not None})
+        props = _connection_props(connection)
         props.update(owner=owner, probe=probe, repairs=repairs, domains=list(expectations.domains),
                      serve_https=expectations.serve_https, firewall=expectations.firewall,
                      renew_before_days=expectations.renew_before_days)
         props.update({fact: None for fact in FACTS})  # outputs only: declared so that they become attributes
-        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=SECRET_KEYS))
-        register(self, self._resource_type_name, resource_name, props, HostHealthProvider, opts)
+        register(self, self._resource_type_name, resource_name, props, HostHealthProvider, _secret_outputs(opts))
+
+
+class HostReadAhead(Resource, module="certbot", name="HostReadAhead"):
+    """Starts the health check's read of an existing host at preview, before the steps and the other hosts'
+    registrations, so that a preview reads all hosts at once (the engine calls Check one resource at a time)."""
+
+    def __init__(self, resource_name: str, *, connection: remote.ConnectionArgs, owner: str, probe: pulumi.Input[str],
+                 opts: Optional[pulumi.ResourceOptions] = None) -> None:
+        # Only at preview: in `up`, the health check must read the host after this run's steps, not before.
+        props = {**_connection_props(connection), "owner": owner, "probe": probe,
+                 "enabled": pulumi.runtime.is_dry_run()}
+        register(self, self._resource_type_name, resource_name, props, HostReadAheadProvider, _secret_outputs(opts))

@@ -10,7 +10,7 @@ import pulumi
 from pulumi_command import remote
 
 from .health import Expectations, days_until
-from .health_resource import HostHealthCheck
+from .health_resource import HostHealthCheck, HostReadAhead
 from .scripts import HEALTH_PROBE, as_remote_command, parse_outputs, render_script, steps_for
 from .spec import CertbotConfigError, CertbotSpec, build_spec, validate_host
 
@@ -93,6 +93,9 @@ class CertbotHost(pulumi.ComponentResource):
             pulumi.log.warn(f"{resource_name}: no connection.host_key, so the host's SSH key is not verified; "
                             "pin it (ssh-keyscan over a trusted path) for production", resource=self)
 
+        probe = _script(HEALTH_PROBE, spec, connection.host)
+        HostReadAhead(f"{resource_name}-health-read-ahead", connection=connection, owner=resource_name,
+                           probe=probe, opts=pulumi.ResourceOptions(parent=self))
         commands: dict[str, remote.Command] = {}
         previous: Optional[remote.Command] = None
         for step in steps_for(spec):
@@ -112,7 +115,7 @@ class CertbotHost(pulumi.ComponentResource):
             connection=connection,
             owner=resource_name,
             expectations=Expectations.from_spec(spec),
-            probe=_script(HEALTH_PROBE, spec, connection.host),
+            probe=probe,
             repairs={step: command.create for step, command in commands.items()},
             opts=pulumi.ResourceOptions(parent=self, depends_on=[previous]),
         )

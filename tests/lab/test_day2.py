@@ -147,10 +147,13 @@ def test_extra_ports_removed_are_closed_and_only_those_the_component_opened():
 def test_enabling_a_firewall_that_would_cut_another_service_is_refused_until_asked_for():
     with HostLab(DISTROS["ubuntu-24.04"], DOMAINS) as lab:
         lab.spawn("exec python3 -m http.server 5432 --bind 0.0.0.0")
-        lab.wait_for("ss -Htln 'sport = :5432' | grep -q .", "the other service")
+        # Loopback only, as an IPv4-mapped address (a dual-stack socket bound to 127.0.0.1, e.g. a gRPC server):
+        # a firewall cannot cut it, so it must not be named.
+        lab.spawn("exec python3 -m http.server 5433 --bind ::ffff:127.0.0.1")
+        lab.wait_for("ss -Htln 'sport = :5432' | grep -q . && ss -Htln 'sport = :5433' | grep -q .", "the other services")
         refused = run(lab, {"firewall": host_scripts()["firewall"]})["firewall"]
         assert refused.returncode == 1
-        assert "would cut services listening on: 5432/tcp (0.0.0.0)" in refused.stderr
+        assert "would cut services listening on: 5432/tcp (0.0.0.0)." in refused.stderr
         assert "extra_ports" in refused.stderr and "block_other_services=True" in refused.stderr
         assert "Status: inactive" in ufw_rules(lab)  # nothing was changed
         succeeded(run(lab, {"firewall": host_scripts(extra_ports=["5432/tcp"])["firewall"]}))

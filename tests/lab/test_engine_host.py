@@ -70,7 +70,7 @@ def test_certbot_host_through_the_engine_and_the_command_provider(tmp_path: Path
         run1 = len(lab.remote_commands())
         again = cli("up", "--yes")
         assert lab.remote_commands()[run1:] == ["health", "health"]
-        assert "8 unchanged" in again.stdout
+        assert "9 unchanged" in again.stdout
 
         # A changed input (one more open port) re-runs the step it affects and no other.
         write_hosts(cli, **host, extraPorts=["8443/tcp"])
@@ -143,8 +143,8 @@ def test_host_health_shows_drift_in_the_preview_and_up_repairs_exactly_it(tmp_pa
 
         # Healthy: the preview shows no change and `up` runs no step (only the read-only probe).
         before = len(lab.remote_commands())
-        assert "8 unchanged" in cli("preview", "--diff").stdout
-        assert "8 unchanged" in cli("up", "--yes").stdout
+        assert "9 unchanged" in cli("preview", "--diff").stdout
+        assert "9 unchanged" in cli("up", "--yes").stdout
         assert lab.remote_commands()[before:] == ["health"] * 3
 
         for what, change, reasons, repairing_steps in DRIFTS:
@@ -164,7 +164,7 @@ def test_host_health_shows_drift_in_the_preview_and_up_repairs_exactly_it(tmp_pa
             assert lab.sh("systemctl is-active snap.certbot.renew.timer", check=False).returncode == 0, what
             assert "443/tcp" in lab.sh("ufw status").stdout and lab.file("/snap/bin/certbot").exists(), what
             clean = cli("preview", "--diff")
-            assert "8 unchanged" in clean.stdout, f"{what}: the preview after the repair is not clean"
+            assert "9 unchanged" in clean.stdout, f"{what}: the preview after the repair is not clean"
             outputs = json.loads(cli("stack", "output", "--json").stdout)["hosts"]["df-lab"]
             assert outputs["httpsVerified"] is True and outputs["renewalTimerActive"] is True
             assert outputs["daysLeft"] > 30, what

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime, timezone
 
 import pytest
@@ -137,3 +138,39 @@ def test_a_bad_pinned_host_key_is_named_before_connecting():
 
     with pytest.raises(SshError, match="connection.host_key 'ssh-ed25519 not-base64!' is not a public key"):
         SshSession(SshTarget("127.0.0.1", 1, host_key="ssh-ed25519 not-base64!")).__enter__()
+
+
+def test_reads_started_ahead_overlap_and_each_is_taken_once_by_its_health_check(monkeypatch):
+    from components.certbot import health_provider
+    from components.certbot.health_provider import HostReadAheadProvider
+    from components.certbot.ssh import CommandResult
+
+    hosts = 20
+    # Every read waits until all 20 are in flight at once: reads made one after another would break the barrier.
+    all_in_flight = threading.Barrier(hosts, timeout=10)
+    reads = []
+
+    def read(props):
+        reads.append(props["host"])
+        all_in_flight.wait()
+        return CommandResult(0, HEALTHY, "")
+
+    monkeypatch.setattr(health_provider, "_read", read)
+    stored = [{**STORED, "host": f"198.51.100.{n}", "domains": list(EXPECT.domains), "enabled": True}
+              for n in range(hosts)]
+    for props in stored:  # as the engine calls them: one Check after another
+        HostReadAheadProvider().check(props, props)
+    checked = [HostHealthProvider().check(props, props).inputs for props in stored]
+    assert [inputs["problems"] for inputs in checked] == [[]] * hosts
+    assert sorted(reads) == sorted(props["host"] for props in stored)  # one read per host, none repeated
+    assert health_provider.READS_AHEAD.take(stored[0]) is None
+
+
+def test_no_read_ahead_for_a_new_host_or_outside_a_preview(monkeypatch):
+    from components.certbot import health_provider
+    from components.certbot.health_provider import HostReadAheadProvider
+
+    monkeypatch.setattr(health_provider, "_read", lambda props: pytest.fail("no read expected"))
+    HostReadAheadProvider().check({}, {**STORED, "enabled": True})
+    HostReadAheadProvider().check(STORED, {**STORED, "enabled": False})
+    assert health_provider.READS_AHEAD.take(STORED) is None

@@ -117,6 +117,14 @@ def test_the_health_check_follows_the_steps_with_their_scripts_and_a_secret_key(
             assert inputs["repairs"][step] == run.mocks.named(f"df-1-{step}").inputs["create"]
         assert "RENEW_BEFORE_DAYS=21" in inputs["repairs"]["renewal"]
         assert "CertbotHost step: health" in inputs["probe"] and "PRIVATE-KEY-XYZ" not in inputs["probe"]
+        # The read-ahead: same connection (key secret) and probe, registered before the steps with no dependency,
+        # active only at preview (these mocks run an update).
+        ahead = run.mocks.named("df-1-health-read-ahead")
+        assert ahead.dependencies == [] and ahead.parent.endswith("::df-1")
+        names = [r.name for r in run.mocks.registrations]
+        assert names.index("df-1-health-read-ahead") < names.index("df-1-firewall")
+        assert ahead.inputs["probe"] == inputs["probe"] and ahead.inputs["enabled"] is False
+        assert rpc.is_rpc_secret(ahead.inputs["private_key"])
 
     return component.expires_at.apply(check)
 

@@ -30,7 +30,7 @@ public_listeners() {
   ss -Htuln 2>/dev/null | awk '{
     local = $5; n = split(local, part, ":"); port = part[n]
     address = substr(local, 1, length(local) - length(port) - 1); sub(/%.*/, "", address); gsub(/[][]/, "", address)
-    if (address ~ /^127\./ || address == "::1") next
+    if (address ~ /^(::ffff:)?127\./ || address == "::1") next  # loopback, also as an IPv4-mapped address
     if (($1 == "udp") && (port == 68 || port == 546)) next
     print port "/" $1, address
   }' | sort -u
