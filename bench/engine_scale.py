@@ -1,13 +1,16 @@
 """`python -m bench.engine_scale [N ...]`: N CORS entries through the real engine, beside N trivial resources.
 
 The Automation API with an inline program, the project's CLI build, a local file backend and the local
-DreamFactory double; `--parallel 16`. Each N runs up, a no-change preview, refresh and destroy, with and without
+DreamFactory double in its own process (in this one it would share the GIL with the program); `--parallel 16`. Each N runs up, a no-change preview, refresh and destroy, with and without
 checkpoints (`PULUMI_SKIP_CHECKPOINTS=true`: the file backend then writes the state once per operation instead of
 after every step). Prints seconds per operation and milliseconds per resource; nothing asserts a time.
 """
 
 from __future__ import annotations
 
+import os
+import secrets
+import subprocess
 import sys
 import tempfile
 import time
@@ -18,7 +21,7 @@ from pulumi import automation as auto
 
 from bench.trivial_provider import TrivialResource
 from components.dreamfactory import CorsEntry
-from tests.support.local_df import ADMIN_EMAIL, start_local_dreamfactory
+from tests.support.local_df import ADMIN_EMAIL
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = ROOT / ".build" / "pulumi" / "bin" / "pulumi"
@@ -86,14 +89,28 @@ def timed_run(n: int, kind: str, checkpoints: bool, url: str, password: str) -> 
 CHECKPOINTED_UP_TO = 1500  # with checkpoints the file backend's cost grows with N²: 5,000 would take hours
 
 
+def start_double(scratch: str, password: str) -> tuple[subprocess.Popen, str]:
+    port_file = Path(scratch, "port")
+    server = subprocess.Popen([sys.executable, "-m", "local_dreamfactory", "--port-file", str(port_file)], cwd=ROOT,
+                              env={**os.environ, "LOCAL_DF_ADMIN_PASSWORD": password})
+    for _ in range(100):
+        if port_file.exists() and port_file.read_text().strip():
+            return server, f"http://127.0.0.1:{port_file.read_text().strip()}"
+        time.sleep(0.1)
+    server.kill()
+    raise RuntimeError("the local DreamFactory double did not start")
+
+
 def table(sizes: list[int]) -> list[str]:
-    local_df = start_local_dreamfactory()
+    password = "bench-" + secrets.token_urlsafe(12)
+    scratch = tempfile.mkdtemp()
+    server, url = start_double(scratch, password)
     lines = ["| N | checkpoints | resource | " + " | ".join(f"{op} s (ms/resource)" for op in OPERATIONS)
              + " | up ratio |", "|---:|---|---|" + "---:|" * (len(OPERATIONS) + 1)]
     try:
         for n in sizes:
             for checkpoints in ((True, False) if n <= CHECKPOINTED_UP_TO else (False,)):
-                runs = {kind: timed_run(n, kind, checkpoints, local_df.url, local_df.password)
+                runs = {kind: timed_run(n, kind, checkpoints, url, password)
                         for kind in ("trivial", "cors")}
                 for kind, times in runs.items():
                     cells = " | ".join(f"{times[op]:.1f} ({1000 * times[op] / n:.1f})" for op in OPERATIONS)
@@ -102,7 +119,7 @@ def table(sizes: list[int]) -> list[str]:
                     lines.append(f"| {n} | {'on' if checkpoints else 'skipped'} | {label} | {cells} | {ratio} |")
                     print(lines[-1], flush=True)
     finally:
-        local_df.server.shutdown()
+        server.kill()
     return lines
 
 

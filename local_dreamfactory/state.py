@@ -8,6 +8,7 @@ batch errors on POST, 500 on failed PATCH validation, the auth error table of §
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import re
 import secrets
@@ -457,10 +458,16 @@ class DreamFactoryState:
         return status, headers
 
 
+@functools.lru_cache(maxsize=None)
+def _glob_regex(pattern: str) -> re.Pattern:
+    # Every request is matched against every entry: with more patterns than re's own cache holds (512), each
+    # request would compile them all again.
+    return re.compile("".join(".*" if char == "*" else re.escape(char) for char in pattern), re.DOTALL)
+
+
 def _glob(pattern: str, subject: str) -> bool:
     """Laravel Str::is: '*' matches any run of characters including '/', anchored, case-sensitive."""
-    regex = "".join(".*" if char == "*" else re.escape(char) for char in pattern)
-    return re.fullmatch(regex, subject, re.DOTALL) is not None
+    return _glob_regex(pattern).fullmatch(subject) is not None
 
 
 def _origin_matches(allowed: str, origin: str) -> bool:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.e2e.conftest import PROJECT, requires_cli
@@ -15,6 +16,7 @@ pytestmark = requires_cli
 ENTRIES = 1500
 
 
+@pytest.mark.timeout(600)  # about 2 minutes here; the default 300 s would be close on a slower runner
 def test_1500_entries_up_preview_refresh_destroy(stack, project: Path, local_df):
     # The file backend rewrites the whole state (3.7 KB per entry) after every step, which alone makes a 1,500-entry
     # `up` take many minutes (N²; BENCHMARKS.md). This test is about the engine and the provider at that size.
