@@ -49,10 +49,11 @@ READING = """## Reading the figures
   second run changes nothing and requests nothing (asserted by the lab tests). Every host gets 5 remote commands
   (4 with `firewall="none"`).
 - Health probe: one read is one SSH session (paramiko, key auth, pinned host key) running the read-only probe
-  (`snap`, `systemctl`, two `ufw` calls, `openssl s_client` per domain; not split further here). A preview reads every
-  existing host once, in `check`, which the engine calls one resource at a time: a preview of 20 hosts costs the
-  "one after another" figure (the sum), not the slowest host. "At once" is what concurrent reads cost when the 20
-  hosts are this one lab host on 2 cores (CPU-bound there; 20 real hosts each bring their own CPU).
+  (`snap`, `systemctl`, two `ufw` calls, `openssl s_client` per domain; not split further here). The engine calls
+  `Check` one resource at a time, so reads made in `check` alone would cost a preview of 20 hosts the "one after
+  another" figure; the read-ahead child starts every host's read at once (ARCHITECTURE.md), so a preview costs the
+  "at once" figure. Here the 20 hosts are one lab host on 2 cores, so "at once" is CPU-bound; 20 real hosts each
+  bring their own CPU and it approaches the slowest single read.
 """
 
 
