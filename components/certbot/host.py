@@ -74,6 +74,12 @@ class CertbotHost(pulumi.ComponentResource):
         opts: Optional[pulumi.ResourceOptions] = None,
     ) -> None:
         # Validate everything before registering anything: bad input must not reach a host.
+        for unsupported in ("proxy", "agent_socket_path"):
+            if getattr(connection, unsupported, None) is not None:
+                raise CertbotConfigError(
+                    f"CertbotHost argument 'connection.{unsupported}': not supported yet by the health check, which "
+                    "reads the host over its own SSH connection at every preview; connect directly (with "
+                    "private_key or password), or run the preview from a machine that reaches the host")
         spec = build_spec(
             domains=domains, email=email, agree_tos=agree_tos, cert_name=cert_name, os_family=os_family,
             web_server=web_server, webroot_path=webroot_path, install_certificate=install_certificate,

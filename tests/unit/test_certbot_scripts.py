@@ -96,3 +96,71 @@ def test_the_health_probe_only_reads():
     assert [line for line in code if writer.search(line)] == []
     redirects = [line for line in code if ">" in line.replace(">/dev/null", "").replace("2>&1", "")]
     assert redirects == [], redirects
+
+
+def test_firewall_none_drops_the_firewall_step():
+    assert steps_for(build_spec(**BASE, firewall="none")) == STEPS[1:]
+    assert steps_for(build_spec(**BASE)) == STEPS
+
+
+def test_scripts_run_in_bash_whatever_the_login_shell_as_root_or_under_sudo(tmp_path):
+    spec = build_spec(**BASE)
+    script = render_script("snapd", spec)
+    as_root = as_remote_command(script, sudo=False)
+    assert as_root.startswith("exec bash -c '") and as_root.endswith(' dreamfactory-infra "${SSH_CONNECTION:-}"\n')
+    wrapped = as_remote_command(script, sudo=True)
+    assert "exec sudo -n bash -c '" in wrapped and "passwordless sudo" in wrapped
+    assert build_spec(**BASE, user="deploy").sudo and not spec.sudo
+    # sshd runs the command with the user's login shell: dash must be able to run the wrapper, and the script must
+    # get the session's SSH_CONNECTION as its argument.
+    probe = as_remote_command('#!/usr/bin/env bash\nset -euo pipefail\necho "bash=$BASH_VERSION arg=$1"', sudo=False)
+    result = subprocess.run(["dash", "-c", probe], text=True, capture_output=True,
+                            env={"PATH": "/usr/bin:/bin", "SSH_CONNECTION": "198.51.100.1 50000 10.0.0.2 22"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("bash=5") and result.stdout.strip().endswith("arg=198.51.100.1 50000 10.0.0.2 22")
+
+
+def test_parse_outputs_reads_marker_lines_only():
+    stdout = "certificate: requesting\nexpires_at=2031-01-02T03:04:05Z\nserial=0A1B\ncertificate: done (changed=1)"
+    assert parse_outputs(stdout) == {"expires_at": "2031-01-02T03:04:05Z", "serial": "0A1B"}
+    assert parse_outputs(None) == {}
+
+
+@pytest.mark.parametrize(
+    "overrides, field",
+    [
+        ({"domains": ["df.example.com; rm -rf /"]}, "domains"),
+        ({"domains": ["$(reboot).example.com"]}, "domains"),
+        ({"domains": ["*.example.com"]}, "domains"),
+        ({"domains": ["https://df.example.com"]}, "domains"),
+        ({"domains": ["203.0.113.10"]}, "domains"),
+        ({"domains": "df.example.com"}, "domains"),
+        ({"domains": []}, "domains"),
+        ({"email": "ops @example.com"}, "email"),
+        ({"email": "a@b.com,c@d.com"}, "email"),
+        ({"agree_tos": False}, "agree_tos"),
+        ({"web_server": "caddy"}, "web_server"),
+        ({"os_family": "arch"}, "os_family"),
+        ({"firewall": "iptables"}, "firewall"),
+        ({"acme_server": "http://insecure.example/dir"}, "acme_server"),
+        ({"acme_server": "https://ca.example/dir", "staging": True}, "acme_server"),
+        ({"acme_ca_bundle": "/etc/ca.pem"}, "acme_ca_bundle"),
+        ({"webroot_path": "relative/path"}, "webroot_path"),
+        ({"extra_ports": ["80; reboot"]}, "extra_ports"),
+        ({"cert_name": "../../etc"}, "cert_name"),
+        ({"staging": "yes"}, "staging"),
+        ({"user": "root; reboot"}, "connection.user"),
+        ({"host": "203.0.113.10 && reboot"}, "connection.host"),
+        ({"verify_dns": "no"}, "verify_dns"),
+        ({"block_other_services": 1}, "block_other_services"),
+    ],
+)
+def test_bad_input_is_refused_naming_the_argument(overrides, field):
+    with pytest.raises(CertbotConfigError, match=f"argument '{field}'"):
+        build_spec(**{**BASE, **overrides})
+
+
+def test_domains_are_normalised_and_deduplicated():
+    spec = build_spec(**{**BASE, "domains": ["DF.Example.com.", "df.example.com", "www.df.example.com"]})
+    assert spec.domains == ("df.example.com", "www.df.example.com")
+    assert spec.cert_name is None  # decided on the host: the lineage this component manages, else the first domain
