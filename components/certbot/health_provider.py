@@ -80,10 +80,14 @@ def _judge(result: CommandResult, props: dict[str, Any], address: str) -> HostHe
     return assess(result.stdout, _expectations(props), datetime.now(timezone.utc))
 
 
+def _run_probe(session: SshSession, props: dict[str, Any]) -> CommandResult:
+    return session.run(props["probe"], timeout=120)
+
+
 def _read(props: dict[str, Any]) -> CommandResult:
     """One SSH session that runs the probe."""
     with SshSession(_target(props)) as session:
-        return session.run(props["probe"], timeout=120)
+        return _run_probe(session, props)
 
 
 class _ReadsAhead:
@@ -137,7 +141,7 @@ class HostHealthProvider(ResourceProvider):
     serialize_as_secret_always = False  # nothing is captured; the key arrives as an input and stays secret there
 
     def _probe(self, session: SshSession, props: dict[str, Any]) -> HostHealth:
-        return _judge(session.run(props["probe"], timeout=120), props, session.target.address)
+        return _judge(_run_probe(session, props), props, session.target.address)
 
     def _observe(self, props: dict[str, Any]) -> HostHealth:
         started = READS_AHEAD.take(props)
