@@ -107,7 +107,7 @@ def table(sizes: list[int]) -> list[str]:
     scratch = tempfile.mkdtemp()
     server, url = start_double(scratch, password)
     lines = ["| N | checkpoints | resource | " + " | ".join(f"{op} s (ms/resource)" for op in OPERATIONS)
-             + " | up ratio |", "|---:|---|---|" + "---:|" * (len(OPERATIONS) + 1)]
+             + " | ratio " + " / ".join(OPERATIONS) + " |", "|---:|---|---|" + "---:|" * (len(OPERATIONS) + 1)]
     try:
         for n in sizes:
             for checkpoints in ((True, False) if n <= CHECKPOINTED_UP_TO else (False,)):
@@ -115,7 +115,8 @@ def table(sizes: list[int]) -> list[str]:
                         for kind in ("trivial", "cors")}
                 for kind, times in runs.items():
                     cells = " | ".join(f"{times[op]:.1f} ({1000 * times[op] / n:.1f})" for op in OPERATIONS)
-                    ratio = f"{times['up'] / runs['trivial']['up']:.2f}" if kind == "cors" else "-"
+                    ratio = (" / ".join(f"{times[op] / runs['trivial'][op]:.2f}" for op in OPERATIONS)
+                             if kind == "cors" else "-")
                     label = "CorsEntry" if kind == "cors" else "trivial dynamic"
                     lines.append(f"| {n} | {'on' if checkpoints else 'skipped'} | {label} | {cells} | {ratio} |")
                     print(lines[-1], flush=True)

@@ -19,6 +19,8 @@ from datetime import datetime, timezone
 from typing import Any, Optional
 from urllib.parse import unquote
 
+from .table import CorsTable
+
 VERB_BITS = {"GET": 1, "POST": 2, "PUT": 4, "PATCH": 8, "DELETE": 16, "OPTIONS": 32, "HEAD": 64, "COPY": 128, "TRACE": 256, "CONNECT": 512}
 COLUMNS = ("id", "path", "description", "origin", "header", "exposed_header", "method", "max_age",
            "supports_credentials", "enabled", "created_date", "last_modified_date", "created_by_id", "last_modified_by_id")
@@ -126,7 +128,7 @@ class DreamFactoryState:
     login_attribute: str = "email"
     # database.max_records_returned (DB_MAX_RECORDS_RETURNED): a larger `limit`, or none, is lowered to it.
     max_records_returned: int = 100000
-    rows: dict[int, dict] = field(default_factory=dict)
+    rows: CorsTable = field(default_factory=CorsTable)
     sessions: dict[str, Session] = field(default_factory=dict)
     faults: list[Fault] = field(default_factory=list)
     requests: list[dict] = field(default_factory=list)
@@ -144,7 +146,9 @@ class DreamFactoryState:
                 saved = json.load(handle)
         except FileNotFoundError:
             return
-        self.rows = {int(row["id"]): row for row in saved["rows"]}
+        self.rows.clear()
+        for row in saved["rows"]:
+            self.rows.put(row)
         self.next_id = saved["next_id"]
 
     def save(self) -> None:
@@ -180,14 +184,14 @@ class DreamFactoryState:
             row = self.rows.get(row_id)
             if row is None:
                 raise ApiError(404, f"Record with identifier '{row_id}' not found.")
-            row.update(changes)
-            row["last_modified_date"] = now_iso()
+            row = {**row, **changes, "last_modified_date": now_iso()}
+            self.rows.put(row)
             self.save()
             return self.public(row)
 
     def delete_out_of_band(self, row_id: int) -> None:
         with self.lock:
-            self.rows.pop(row_id, None)
+            self.rows.pop(row_id)
             self.save()
 
     # -- auth (§3.11, §4) ------------------------------------------------------------------------------
@@ -274,17 +278,13 @@ class DreamFactoryState:
             raise ApiError(400, f"Invalid data supplied. {text}", context=errors)
         if not isinstance(row.get("max_age") or 0, int) or isinstance(row.get("max_age"), bool):
             raise ApiError(500, "SQLSTATE[HY000]: General error: 1366 Incorrect integer value for column 'max_age'", code="HY000")
-        for other in self.rows.values():
-            if self._same_path(other["path"], row["path"]) and other["id"] != row.get("id"):
-                raise ApiError(
-                    500,
-                    f"SQLSTATE[23000]: Integrity constraint violation: 1062 Duplicate entry '{row['path']}' for key "
-                    "'cors_config_path_unique' (Connection: mysql, SQL: insert into `cors_config` ...)",
-                    code="23000",
-                )
-
-    def _same_path(self, one: str, other: str) -> bool:
-        return one.lower() == other.lower() if self.case_insensitive_paths else one == other
+        if any(row_id != row.get("id") for row_id in self.rows.ids_with_path(row["path"], self.case_insensitive_paths)):
+            raise ApiError(
+                500,
+                f"SQLSTATE[23000]: Integrity constraint violation: 1062 Duplicate entry '{row['path']}' for key "
+                "'cors_config_path_unique' (Connection: mysql, SQL: insert into `cors_config` ...)",
+                code="23000",
+            )
 
     def _apply(self, row: dict, record: dict) -> None:
         for column in WRITABLE:
@@ -350,7 +350,7 @@ class DreamFactoryState:
                 stamp = now_iso()
                 row.update(id=self.next_id, created_date=stamp, last_modified_date=stamp, created_by_id=user_id,
                            last_modified_by_id=None)
-                self.rows[self.next_id] = row
+                self.rows.put(row)
                 self.next_id += 1
                 results.append(self._result(row, fields))
             self.save()
@@ -368,7 +368,7 @@ class DreamFactoryState:
             except ApiError as error:
                 raise ApiError(500, f"Failed to update resource: {error.message}") from None
             row.update(last_modified_date=now_iso(), last_modified_by_id=user_id)
-            self.rows[row_id] = row
+            self.rows.put(row)
             self.save()
             return self._result(row, fields)
 
@@ -378,7 +378,7 @@ class DreamFactoryState:
             if row is None:
                 raise ApiError(404, f"Record with identifier '{row_id}' not found.")
             result = self._result(row, fields)
-            del self.rows[row_id]
+            self.rows.pop(row_id)
             self.save()
             return result
 
@@ -399,7 +399,7 @@ class DreamFactoryState:
                 if row_id not in self.rows:
                     raise ApiError(400, "Batch Error: Not all requested records could be deleted.", code=1000)
             for row_id in wanted:
-                del self.rows[row_id]
+                self.rows.pop(row_id)
             self.save()
             return {"resource": [{"id": row_id} for row_id in wanted]}
 
@@ -409,7 +409,7 @@ class DreamFactoryState:
         subject = unquote(raw_path.strip("/")) or "/"
         best = None
         with self.lock:
-            for row in sorted(self.rows.values(), key=lambda row: row["id"]):
+            for row in self.rows.middleware_candidates(subject):
                 if not row.get("enabled"):
                     continue
                 pattern = row["path"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 
 import pytest
+import requests
 
 from components.dreamfactory.client import ConnectionSettings, DreamFactoryClient
 from components.dreamfactory.errors import (
@@ -188,6 +189,24 @@ def test_unreachable_server_is_a_transport_error():
     with pytest.raises(TransportError, match="dreamfactory:url") as caught:
         client.find_cors_by_path("x")
     assert "secret-pw" not in str(caught.value)
+
+
+def test_proxy_variables_are_honoured_and_read_once_per_session(local_df, monkeypatch):
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")  # nothing listens there
+    for name in ("NO_PROXY", "no_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(TransportError, match="ProxyError"):
+        make_client(local_df, max_retries=0).find_cors_by_path("x")
+
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    reads = []
+    read = requests.utils.get_environ_proxies
+    monkeypatch.setattr(requests.sessions, "get_environ_proxies", lambda *args, **kwargs: reads.append(1) or read(*args, **kwargs))
+    client = make_client(local_df)
+    for _ in range(3):
+        assert client.find_cors_by_path("x") is None
+    assert client.preflight("api/v2/x", "https://a.example", "GET")[0] == 405
+    assert len(reads) == 1
 
 
 @pytest.mark.parametrize(

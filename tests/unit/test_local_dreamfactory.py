@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import random
+import re
+
+import pytest
 import requests
 
 from local_dreamfactory import ADMIN_APP_KEY, DreamFactoryState, LocalDreamFactory
+from local_dreamfactory.state import ApiError
 from tests.support.local_df import ADMIN_EMAIL
 
 
@@ -92,3 +98,50 @@ def test_test_controls_are_off_by_default():
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_the_indexed_middleware_and_unique_path_agree_with_a_full_scan_through_writes():
+    """The double indexes rows by path (ARCHITECTURE.md); random paths, requests, updates and deletes must give the
+    answer a scan of every row gives: the longest matching enabled path, the lowest id among equals."""
+    chance = random.Random(7)
+    state = DreamFactoryState(admins={ADMIN_EMAIL: "pw"})
+
+    def random_path() -> str:
+        return "".join(chance.choice("ab/*") for _ in range(chance.randint(1, 6)))
+
+    def scanned(subject: str):
+        matching = [row for row in sorted(state.rows.values(), key=lambda row: row["id"])
+                    if row["enabled"] and re.fullmatch(re.escape(row["path"]).replace(r"\*", ".*"), subject, re.DOTALL)]
+        return max(matching, key=lambda row: len(row["path"]), default=None)  # max keeps the first of equals
+
+    for _ in range(300):
+        action, ids, path = chance.random(), [row["id"] for row in state.rows.values()], random_path()
+        target = None if action < 0.5 or not ids else chance.choice(ids)
+        taken = {row["path"] for row in state.rows.values() if row["id"] != target}
+        try:
+            if target is None:
+                state.create({"resource": [{"path": path, "origin": "*", "enabled": chance.random() < 0.8}]}, 1, None)
+            elif action < 0.8:
+                state.update(target, {"path": path, "enabled": chance.random() < 0.8}, 1, None)
+            else:
+                state.delete(target, None)
+                continue
+            assert path not in taken
+        except ApiError as error:
+            assert path in taken and "Duplicate entry" in json.dumps(error.to_dict()) + json.dumps(error.context)
+        for subject in ("".join(chance.choice("ab/") for _ in range(chance.randint(0, 6))) for _ in range(5)):
+            assert state.cors_row_for(subject) is scanned(subject.strip("/") or "/"), subject  # as DreamFactory strips it
+    assert len({row["path"] for row in state.rows.values()}) == len(state.rows) > 5
+
+
+def test_a_regex_path_is_tried_on_every_request_and_case_folding_finds_the_duplicate():
+    state = DreamFactoryState(admins={ADMIN_EMAIL: "pw"})
+    state.create({"resource": [{"path": "^/api/v2/f(iles)?/", "origin": "*"}, {"path": "api/v2/DB/*", "origin": "*"}]},
+                 1, None)
+    assert state.cors_row_for("/api/v2/files/x")["id"] == 1
+    assert state.cors_row_for("/api/v2/DB/x")["id"] == 2
+    assert state.cors_row_for("/api/v2/system/x") is None
+    state.create({"resource": [{"path": "api/v2/db/*", "origin": "*"}]}, 1, None)  # another path where case counts
+    state.case_insensitive_paths = True  # MySQL's collation
+    with pytest.raises(ApiError, match="Duplicate entry 'API/V2/DB/\\*'"):
+        state.update(3, {"path": "API/V2/DB/*"}, 1, None)
