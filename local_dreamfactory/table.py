@@ -7,7 +7,7 @@ request grow with the table, so an engine benchmark at 5,000 entries measured th
 
 from __future__ import annotations
 
-from typing import Iterator, Optional
+from typing import Optional, ValuesView
 
 
 def literal_prefix(pattern: str) -> str:
@@ -36,12 +36,14 @@ class CorsTable:
     def get(self, row_id: int) -> Optional[dict]:
         return self._rows.get(row_id)
 
-    def values(self) -> Iterator[dict]:
-        return iter(list(self._rows.values()))
+    def values(self) -> ValuesView[dict]:
+        return self._rows.values()
 
     def put(self, row: dict) -> None:
-        """Insert ``row``, or replace the row with its id (rows are replaced, never changed in place)."""
-        self.pop(row["id"])
+        """Insert ``row``, or replace the row with its id in its place (rows are replaced, never changed in place)."""
+        replaced = self._rows.get(row["id"])
+        if replaced is not None:
+            self._unindex(replaced)
         self._rows[row["id"]] = row
         self._ids_by_folded_path.setdefault(row["path"].lower(), set()).add(row["id"])
         self._index_for(row["path"]).add(row["id"])
@@ -49,8 +51,7 @@ class CorsTable:
     def pop(self, row_id: int) -> Optional[dict]:
         row = self._rows.pop(row_id, None)
         if row is not None:
-            self._ids_by_folded_path[row["path"].lower()].discard(row_id)
-            self._index_for(row["path"]).discard(row_id)
+            self._unindex(row)
         return row
 
     def clear(self) -> None:
@@ -69,6 +70,10 @@ class CorsTable:
         for end in range(len(subject) + 1):
             ids.update(self._glob_ids_by_prefix.get(subject[:end], ()))
         return [self._rows[row_id] for row_id in sorted(ids)]
+
+    def _unindex(self, row: dict) -> None:
+        self._ids_by_folded_path[row["path"].lower()].discard(row["id"])
+        self._index_for(row["path"]).discard(row["id"])
 
     def _index_for(self, path: str) -> set[int]:
         if path.startswith("^"):

@@ -131,6 +131,8 @@ def test_the_indexed_middleware_and_unique_path_agree_with_a_full_scan_through_w
             assert path in taken and "Duplicate entry" in json.dumps(error.to_dict()) + json.dumps(error.context)
         for subject in ("".join(chance.choice("ab/") for _ in range(chance.randint(0, 6))) for _ in range(5)):
             assert state.cors_row_for(subject) is scanned(subject.strip("/") or "/"), subject  # as DreamFactory strips it
+        ids = [row["id"] for row in state.rows.values()]
+        assert ids == sorted(ids)  # an update keeps the row's place: the table iterates in id order
     assert len({row["path"] for row in state.rows.values()}) == len(state.rows) > 5
 
 
