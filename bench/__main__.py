@@ -55,12 +55,6 @@ READING = """## Reading the figures
   another" figure; the read-ahead child starts every host's read at once (ARCHITECTURE.md), so a preview costs the
   "at once" figure. Here the 20 hosts are one lab host on 2 cores, so "at once" is CPU-bound; 20 real hosts each
   bring their own CPU and it approaches the slowest single read.
-- Engine scale: no crash at any N (the provider is pickled once per program). With checkpoints the file backend
-  rewrites the whole state after every step (about 3.7 KB per entry): from 500 to 1,500 entries `up` grows about
-  10x for both providers, which is why 5,000 was run without them only, and why the CI test
-  (tests/e2e/test_scale.py, 1,500 entries) skips them. Without checkpoints the per-resource cost is nearly flat;
-  CorsEntry's extra over the trivial provider is its HTTP (create + preflight on `up`, GET + preflight on
-  refresh), which the engine's `--parallel 16` cannot overlap beyond the dynamic plugin's four gRPC workers.
 """
 
 

@@ -1,7 +1,7 @@
 """``CorsEntry``: the resource operators declare; its provider does the work."""
 
 # No `from __future__ import annotations` here: the SDK reads the output annotations with get_type_hints for every
-# registered resource, and string annotations cost it an eval each time (0.9 ms per entry instead of 0.35 ms).
+# registered resource, and string annotations cost it an eval each time (0.87 ms per entry instead of 0.27 ms).
 from typing import Optional, Sequence
 
 import pulumi
