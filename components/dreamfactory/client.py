@@ -8,6 +8,11 @@ Why it looks like this (facts in ../shared/reference/dreamfactory-api.md):
   for methods that are safe to replay. POST is never replayed after it may have reached the server.
 * The Pulumi plugin serves up to four calls at once on one provider object, so the token is shared
   under a lock and each thread has its own ``requests.Session`` (connection reuse without sharing one).
+* Redirects are never followed: ``requests`` would carry the API key and session token (and a login body) to
+  whatever origin a 3xx names, in clear after an https -> http one. A redirect fails and names its target.
+* ``timeoutSeconds`` is a deadline for the whole call (login, retries and their sleeps included), not a bound on
+  each socket read (``deadline.py``).
+* Explicit ``caBundle`` / ``verifyTls`` win over ``REQUESTS_CA_BUNDLE`` in the environment.
 """
 
 from __future__ import annotations
@@ -16,13 +21,14 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Mapping, Optional
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import requests
-from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from .errors import AuthenticationError, ConfigurationError, DreamFactoryError, TransportError, error_from_response
+from . import deadline
+from .errors import (AuthenticationError, ConfigurationError, DreamFactoryError, RedirectError, TransportError,
+                     error_from_response)
 
 log = logging.getLogger("dreamfactory")
 
@@ -152,11 +158,17 @@ def _parse_seconds(name: str, raw: Optional[str], *, default: float) -> float:
 
 
 class _BoundedRetry(Retry):
-    """urllib3's Retry with Retry-After capped."""
+    """urllib3's Retry with Retry-After capped, and no sleep or retry past the call's deadline."""
 
     def get_retry_after(self, response) -> Optional[float]:
         seconds = super().get_retry_after(response)
-        return None if seconds is None else min(seconds, MAX_RETRY_AFTER_SECONDS)
+        return None if seconds is None else deadline.remaining_or(min(seconds, MAX_RETRY_AFTER_SECONDS))
+
+    def get_backoff_time(self) -> float:
+        return deadline.remaining_or(super().get_backoff_time())
+
+    def is_exhausted(self) -> bool:
+        return super().is_exhausted() or deadline.remaining_or(1.0) <= 0
 
 
 class DreamFactoryClient:
@@ -183,7 +195,7 @@ class DreamFactoryClient:
                 respect_retry_after_header=True,
             )
             session = self._session_factory()
-            adapter = HTTPAdapter(max_retries=retry)
+            adapter = deadline.DeadlineAdapter(max_retries=retry)
             session.mount("http://", adapter)
             session.mount("https://", adapter)
             session.headers.update({"Accept": "application/json", "User-Agent": "dreamfactory-infra"})
@@ -196,8 +208,12 @@ class DreamFactoryClient:
         """Settle now what requests would read from the environment on every call: the proxy variables (with
         NO_PROXY) and REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE, with requests' own precedence. Per call they cost about a
         third of the client's CPU (BENCHMARKS.md), and a plugin process's environment does not change. ~/.netrc is
-        no longer consulted: every call carries a session token, never basic auth."""
-        environment = session.merge_environment_settings(self._settings.api_base, {}, None, None, None)
+        no longer consulted: every call carries a session token, never basic auth.
+
+        An explicit dreamfactory:caBundle or verifyTls false is passed as the call's own ``verify``, which requests
+        never replaces with the environment's bundle; only the default (verify, no bundle given) takes it."""
+        explicit = None if self._settings.tls_verify is True else self._settings.tls_verify
+        environment = session.merge_environment_settings(self._settings.api_base, {}, None, explicit, None)
         session.proxies, session.verify, session.cert = environment["proxies"], environment["verify"], environment["cert"]
         session.trust_env = False
 
@@ -208,31 +224,71 @@ class DreamFactoryClient:
             headers["X-DreamFactory-Session-Token"] = token
         if self._settings.api_key:
             headers["X-DreamFactory-API-Key"] = self._settings.api_key
+        response = self._transport(method, url, params=params, json=body, headers=headers)
+        log.debug("%s %s -> %s", method, path, response.status_code)
+        return response
+
+    def _transport(self, method: str, url: str, *, redirect_fails: bool = True, **arguments: Any) -> requests.Response:
+        """One HTTP exchange inside the active deadline; never follows a redirect (returned only when
+        ``redirect_fails`` is False: a browser's preflight that gets one has failed, which is the caller's answer)."""
+        call = deadline.active()
+        left = call.remaining() if call else self._settings.timeout_seconds
+        if left <= 0:
+            raise self._deadline_error(method, url)
         try:
-            response = self._session().request(
-                method,
-                url,
-                params=params,
-                json=body,
-                headers=headers,
-                timeout=self._settings.timeout_seconds,
-            )
+            response = self._session().request(method, url, timeout=left, allow_redirects=False, **arguments)
         except requests.exceptions.SSLError as exc:
-            raise TransportError(
-                f"TLS verification failed ({type(exc).__name__}); set dreamfactory:caBundle to the CA that signs "
-                "the server's certificate, or dreamfactory:verifyTls false for a test instance",
-                method=method,
-                url=url,
-            ) from None
+            raise TransportError(f"TLS verification failed ({type(exc).__name__}); {self._tls_advice()}",
+                                 method=method, url=url) from None
         except requests.exceptions.RequestException as exc:
+            if call is not None and (call.expired or call.remaining() <= 0):
+                raise self._deadline_error(method, url) from None
             reason = type(exc.__context__ or exc).__name__
             raise TransportError(
                 f"no answer after retries ({type(exc).__name__}: {reason}); check dreamfactory:url and the network",
                 method=method,
                 url=url,
             ) from None
-        log.debug("%s %s -> %s", method, path, response.status_code)
+        if response.is_redirect and redirect_fails:
+            raise self._redirect_error(method, url, response)
         return response
+
+    def _deadline_error(self, method: str, url: str) -> TransportError:
+        return TransportError(
+            f"no complete answer within dreamfactory:timeoutSeconds ({self._settings.timeout_seconds:g} s), the "
+            "deadline for the whole call including retries; check the server and the network, or raise it",
+            method=method, url=url)
+
+    def _redirect_error(self, method: str, url: str, response: requests.Response) -> RedirectError:
+        """A 3xx names where it points (without its query, which may carry a token) and the setting to change."""
+        target = urlsplit(urljoin(url, response.headers["Location"]))
+        shown = urlunsplit((target.scheme, target.hostname or "", target.path, "", ""))
+        if target.port:
+            shown = urlunsplit((target.scheme, f"{target.hostname}:{target.port}", target.path, "", ""))
+        asked = urlsplit(url).path
+        base_path = target.path[: -len(asked)] if asked and target.path.endswith(asked) else None
+        if base_path is not None:
+            final = urlunsplit((target.scheme, urlsplit(shown).netloc, base_path, "", ""))
+            advice = f"set dreamfactory:url to the final URL, {final}"
+        else:
+            advice = "set dreamfactory:url to the URL DreamFactory answers on without a redirect"
+        return RedirectError(
+            f"answered {response.status_code} redirecting to {shown}; API calls never follow redirects (the "
+            f"credentials would go along to that address), so {advice}",
+            status=response.status_code, method=method, url=url)
+
+    def _tls_advice(self) -> str:
+        settings = self._settings
+        if settings.ca_bundle:
+            return (f"the server's certificate does not verify against dreamfactory:caBundle ({settings.ca_bundle}); "
+                    "point it at the CA that signs the server's certificate")
+        bundle = self._session().verify
+        if isinstance(bundle, str):
+            return (f"the server's certificate does not verify against {bundle} (REQUESTS_CA_BUNDLE or "
+                    "CURL_CA_BUNDLE in the environment); set dreamfactory:caBundle to the CA that signs it, or "
+                    "dreamfactory:verifyTls false for a test instance")
+        return ("set dreamfactory:caBundle to the CA that signs the server's certificate, or dreamfactory:verifyTls "
+                "false for a test instance")
 
     @staticmethod
     def _decode(response: requests.Response, method: str, path: str) -> Any:
@@ -299,24 +355,21 @@ class DreamFactoryClient:
 
         An expired token answers 401, a logged-out (blacklisted) one 403: both get one fresh login when
         email and password are configured. Without them a 403 is DreamFactory's own answer, surfaced as is."""
-        token = self._current_token()
-        response = self._send(method, path, token=token, params=params, body=body)
-        if response.status_code == 401 or (response.status_code == 403 and self._settings.can_login):
-            token = self._renew_token(token)
+        with deadline.deadline(self._settings.timeout_seconds):
+            token = self._current_token()
             response = self._send(method, path, token=token, params=params, body=body)
-        return self._decode(response, method, path)
+            if response.status_code == 401 or (response.status_code == 403 and self._settings.can_login):
+                token = self._renew_token(token)
+                response = self._send(method, path, token=token, params=params, body=body)
+            return self._decode(response, method, path)
 
     def preflight(self, request_path: str, origin: str, method: str) -> tuple[int, dict[str, str]]:
         """The CORS preflight a browser sends before a cross-origin call: ``OPTIONS`` with ``Origin`` and
         ``Access-Control-Request-Method``, no credentials. Returns the status and the response headers."""
         url = self._settings.url.rstrip("/") + "/" + request_path.lstrip("/")
-        try:
-            response = self._session().options(
-                url, headers={"Origin": origin, "Access-Control-Request-Method": method},
-                timeout=self._settings.timeout_seconds)
-        except requests.exceptions.RequestException as exc:
-            raise TransportError(f"no answer to the CORS preflight ({type(exc).__name__})", method="OPTIONS",
-                                 url=url) from None
+        with deadline.deadline(self._settings.timeout_seconds):
+            response = self._transport("OPTIONS", url, redirect_fails=False,
+                                       headers={"Origin": origin, "Access-Control-Request-Method": method})
         return response.status_code, dict(response.headers)
 
     # -- system/cors -----------------------------------------------------------------------------------

@@ -70,6 +70,9 @@ def preflight_result(client: DreamFactoryClient, entry: dict) -> tuple[Optional[
         return True, None
     if not methods:
         cause = "the entry allows no methods, so DreamFactory refuses every preflight; list the methods"
+    elif 300 <= status < 400:
+        cause = (f"DreamFactory answered {status} redirecting to {headers.get('Location')!r}, and a browser's "
+                 "preflight never follows a redirect; set dreamfactory:url to the address that answers directly")
     elif status == 405 and allow_origin == "*" and "*" not in origins:
         cause = ("DreamFactory answers with the framework's CORS defaults, not its CORS table: the CORS-preflight "
                  "regression of DreamFactory 7.x releases before the df-core fix (3eddaa3); upgrade DreamFactory")

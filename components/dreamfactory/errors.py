@@ -48,6 +48,10 @@ class TransportError(DreamFactoryError):
     """No HTTP answer at all (connection refused, TLS failure, timeout)."""
 
 
+class RedirectError(DreamFactoryError):
+    """3xx: the URL is not where DreamFactory answers; redirects are never followed (credentials would go along)."""
+
+
 class BadRequestError(DreamFactoryError):
     """400: DreamFactory refused the request (validation, missing wrapper, bad filter)."""
 

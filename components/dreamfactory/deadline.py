@@ -1,0 +1,144 @@
+"""A deadline for a whole HTTP call: connect, every read, every retry and the sleeps between them.
+
+urllib3 bounds each socket operation on its own (a connect, one read), so a server that sends one byte a second
+never trips a 2-second timeout, and retries add their own time on top. Here a call opens a ``Deadline``: each
+operation gets at most the time left, retries stop when it is gone, and a timer shuts down the sockets the call is
+using when it passes, which ends a read in progress. Connections reach the deadline through the pool classes of
+``DeadlineAdapter`` (the call runs in the calling thread, so the active deadline is a thread-local).
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from contextlib import contextmanager
+from typing import Iterator, Optional
+
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3 import poolmanager
+from urllib3.poolmanager import PoolManager
+
+_active = threading.local()
+
+
+class Deadline:
+    """The end of one call; ``watch`` the connections it uses, and they are cut when it passes."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._ends = time.monotonic() + seconds
+        self._lock = threading.Lock()
+        self._connections: list[HTTPConnection] = []
+        self.expired = False
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def remaining(self) -> float:
+        return max(self._ends - time.monotonic(), 0.0)
+
+    def watch(self, connection: HTTPConnection) -> None:
+        with self._lock:
+            self._connections.append(connection)
+            expired = self.expired
+        if expired:
+            _cut(connection)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            connections = list(self._connections)
+        for connection in connections:
+            _cut(connection)
+
+
+def _cut(connection: HTTPConnection) -> None:
+    """Shut the connection's socket down: a read blocked on it returns at once (the pool drops it afterwards)."""
+    sock = getattr(connection, "sock", None)
+    if sock is not None:
+        try:
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)  # the plain socket's, also for TLS: no TLS state change
+        except OSError:
+            pass
+
+
+def active() -> Optional[Deadline]:
+    return getattr(_active, "deadline", None)
+
+
+def remaining_or(default: float) -> float:
+    """The time left of the active deadline, or ``default`` outside one."""
+    deadline = active()
+    return default if deadline is None else min(default, deadline.remaining())
+
+
+@contextmanager
+def deadline(seconds: float) -> Iterator[Deadline]:
+    """Run a call under a deadline of ``seconds`` (an outer deadline already running is kept)."""
+    outer = active()
+    if outer is not None:
+        yield outer
+        return
+    current = _active.deadline = Deadline(seconds)
+    current._timer.start()
+    try:
+        yield current
+    finally:
+        current._timer.cancel()
+        _active.deadline = None
+
+
+def _watched(connection: HTTPConnection) -> None:
+    current = active()
+    if current is not None:
+        current.watch(connection)
+
+
+class _WatchedHTTPConnection(HTTPConnection):
+    def connect(self) -> None:
+        super().connect()
+        _watched(self)  # a connect that finished after the deadline passed is cut at once
+
+
+class _WatchedHTTPSConnection(HTTPSConnection):
+    def connect(self) -> None:
+        super().connect()
+        _watched(self)
+
+
+class _WatchedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+    def _get_conn(self, timeout: Optional[float] = None) -> HTTPConnection:
+        connection = super()._get_conn(timeout)
+        _watched(connection)  # a kept-alive connection taken from the pool
+        return connection
+
+
+class _WatchedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+    def _get_conn(self, timeout: Optional[float] = None) -> HTTPConnection:
+        connection = super()._get_conn(timeout)
+        _watched(connection)
+        return connection
+
+
+def _watch_pools(manager: PoolManager) -> PoolManager:
+    # A SOCKS proxy manager has pool classes of its own: those keep urllib3's per-operation timeouts only.
+    if manager.pool_classes_by_scheme is poolmanager.pool_classes_by_scheme:
+        manager.pool_classes_by_scheme = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
+    return manager
+
+
+class DeadlineAdapter(HTTPAdapter):
+    """requests' adapter whose connections (direct or through an HTTP(S) proxy) answer to the active deadline."""
+
+    def init_poolmanager(self, *args, **kwargs) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        _watch_pools(self.poolmanager)
+
+    def proxy_manager_for(self, proxy, **proxy_kwargs):
+        return _watch_pools(super().proxy_manager_for(proxy, **proxy_kwargs))
