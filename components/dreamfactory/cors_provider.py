@@ -135,12 +135,21 @@ class CorsProvider(ResourceProvider):
         try:
             record = client.create_cors(wire)
         except BatchError as exc:
-            if exc.is_duplicate_key:
+            if not exc.is_duplicate_key:
+                raise
+            # An entry equal to this create is its own orphan: an earlier `up` stored it and was killed before
+            # the state recorded it. Anything else at this path is someone else's entry.
+            record = self._identical_entry(client, wire)
+            if record is None:
                 raise self._duplicate_path_error(client, props["path"], exc) from None
-            raise
+            log.warning("path %r already holds an entry equal to this one (id %s), left by an interrupted run; "
+                        "using it", wire["path"], record["id"])
         except (ServerError, TransportError) as exc:
             # The POST may have been committed before the failure; never POST twice, look instead.
-            record = self._committed_despite(client, wire, exc)
+            record = self._identical_entry(client, wire)
+            if record is None:
+                raise
+            log.warning("create of path %r failed (%s) but the entry was stored; using it", wire["path"], exc)
         return CreateResult(str(record["id"]), self._verified(client, self._outputs(record, props)))
 
     def read(self, id_: str, props: dict) -> ReadResult:
@@ -215,13 +224,13 @@ class CorsProvider(ResourceProvider):
         )
 
     @staticmethod
-    def _committed_despite(client: DreamFactoryClient, wire: dict, failure: DreamFactoryError) -> dict:
+    def _identical_entry(client: DreamFactoryClient, wire: dict) -> Optional[dict]:
+        """The entry at ``wire``'s path when every managed field equals ``wire`` (what this create sends), else None."""
         try:
             existing = client.find_cors_by_path(wire["path"])
         except DreamFactoryError:
-            existing = None
+            return None
         if existing is None or schema.changed_fields(schema.from_wire(existing), schema.from_wire({**wire, "id": 0})):
-            raise failure
-        log.warning("create of path %r failed (%s) but the entry was stored; using it", wire["path"], failure)
+            return None
         return existing
 

@@ -111,11 +111,22 @@ def test_update_of_an_entry_deleted_out_of_band_says_to_refresh(plugin, local_df
 
 def test_duplicate_path_fails_naming_the_path_and_the_option(plugin, local_df):
     up(plugin, "first", SPA)
-    inputs, _ = plugin.check("second", SPA)
+    inputs, _ = plugin.check("second", {**SPA, "max_age": 7})  # the same path, another entry
     with pytest.raises(grpc.RpcError) as caught:
         plugin.create("second", inputs)
     assert "'api/v2/*' already exists (entry id 1)" in caught.value.details()
     assert "adopt_existing=True" in caught.value.details()
+    assert len(local_df.rows()) == 1 and local_df.rows()[0]["max_age"] != 7
+
+
+def test_a_create_whose_path_holds_an_equal_entry_takes_that_orphan_without_a_write(plugin, local_df):
+    """An `up` killed after DreamFactory stored an entry but before the state recorded it leaves that entry, equal
+    to what the next `up` creates again: the create takes it (one POST refused, no PATCH, no second row)."""
+    orphan, _ = up(plugin, "spa", SPA)
+    local_df.clear_log()
+    entry_id, state = up(plugin, "spa", SPA)
+    assert entry_id == orphan and state["path"] == "api/v2/*" and state["adopt_existing"] is False
+    assert [(r["method"], r["path"]) for r in local_df.writes()] == [("POST", "system/cors")]
     assert len(local_df.rows()) == 1
 
 

@@ -73,6 +73,12 @@ class PulumiCli:
             raise AssertionError(f"pulumi {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
         return result
 
+    def start(self, *args: str) -> subprocess.Popen:
+        """``pulumi <args>`` started in the background (to be killed mid-run), in a session of its own."""
+        argv = [*self.prefix, str(BIN / "pulumi"), *args, "--stack", self.stack, "--non-interactive"]
+        return subprocess.Popen(argv, cwd=self.project, env=self.env, text=True, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+
     def init(self) -> None:
         self("stack", "select", "--create")
 
