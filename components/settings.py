@@ -48,7 +48,7 @@ HOST_KEYS = {
     "upgradeSystem": "upgrade_system", "verifyDns": "verify_dns", "blockOtherServices": "block_other_services",
     "renewBeforeDays": "renew_before_days",
 }
-_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 _CAMEL = {snake: camel for camel, snake in {**CORS_KEYS, **{k: v for k, v in HOST_KEYS.items() if v}}.items()}
 
 
@@ -102,7 +102,7 @@ def _list_of_items(stack: str, key: str, raw: Any) -> list[Mapping[str, Any]]:
 
 def _name(stack: str, where: str, item: Mapping[str, Any], seen: set[str]) -> str:
     name = item.get("name")
-    if not isinstance(name, str) or not _NAME.match(name):
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise _error(stack, f"{where}.name", "required: lower-case letters, digits and '-' (it names the resource)")
     if name in seen:
         raise _error(stack, f"{where}.name", f"{name!r} is used twice; resource names must be unique")

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Optional
 
 ROOT = Path(__file__).resolve().parents[1]
-USES = re.compile(r"^(?P<lead>\s*(?:-\s+)?uses:\s*)(?P<action>[^\s@#]+)@(?P<ref>[^\s#]+)(?P<rest>.*)$")
-PINNED = re.compile(r"^[0-9a-f]{40}$")
+USES = re.compile(r"(?P<lead>\s*(?:-\s+)?uses:\s*)(?P<action>[^\s@#]+)@(?P<ref>[^\s#]+)(?P<rest>.*)")
+PINNED = re.compile(r"[0-9a-f]{40}")
 RELEASE_COMMENT = re.compile(r"#\s*(v\d+)(?:\.\d+){0,2}\b")
 
 
@@ -31,7 +31,7 @@ def pin_problems(text: str, name: str) -> list[str]:
         match = USES.match(line)
         if not match or match["action"].startswith("./"):
             continue
-        if not PINNED.match(match["ref"]):
+        if not PINNED.fullmatch(match["ref"]):
             problems.append(f"{name}:{number}: {match['action']}@{match['ref']} is not pinned to a commit; "
                             "use the release's full commit SHA with '# vX.Y.Z' after it")
         elif not RELEASE_COMMENT.search(match["rest"]):
@@ -45,7 +45,7 @@ def as_major_tags(text: str) -> str:
     def replace(line: str) -> str:
         match = USES.match(line)
         release = RELEASE_COMMENT.search(match["rest"]) if match else None
-        if not match or not release or not PINNED.match(match["ref"]):
+        if not match or not release or not PINNED.fullmatch(match["ref"]):
             return line
         return f"{match['lead']}{match['action']}@{release.group(1)}"
     return "\n".join(replace(line) for line in text.splitlines()) + "\n"

@@ -19,13 +19,14 @@ LETS_ENCRYPT_STAGING = "https://acme-staging-v02.api.letsencrypt.org/directory"
 MAX_DOMAINS = 100  # Let's Encrypt's limit of identifiers per certificate
 MAX_RENEW_BEFORE_DAYS = 89
 
-_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
-_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+$")
-_CERT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
-_PORT = re.compile(r"^([0-9]{1,5})(?:/(tcp|udp))?$")
-_SAFE_PATH = re.compile(r"^/[A-Za-z0-9._/-]*$")
-_URL = re.compile(r"^https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$")
-_HOST = re.compile(r"^[A-Za-z0-9.:-]{1,253}$")  # a DNS name, an IPv4 or an IPv6 address
+_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
+_EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+")
+_CERT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
+_PORT = re.compile(r"([0-9]{1,5})(?:/(tcp|udp))?")
+_SAFE_PATH = re.compile(r"/[A-Za-z0-9._/-]*")
+_URL = re.compile(r"https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?")
+_OWNER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+_HOST = re.compile(r"[A-Za-z0-9.:-]{1,253}")  # a DNS name, an IPv4 or an IPv6 address
 
 
 class CertbotConfigError(ValueError):
@@ -50,15 +51,18 @@ def normalise_domain(domain: object, field: str = "domains") -> str:
         pass
     else:
         _fail(field, f"{domain!r} is an IP address; give the DNS name that points at the host")
-    if len(name) > 253 or len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
+    if len(name) > 253 or len(labels) < 2 or not all(_LABEL.fullmatch(label) for label in labels):
         _fail(field, f"{domain!r} is not a plain DNS name (letters, digits, hyphens and dots; IDNs as punycode; "
                          "no scheme, port, path or spaces)")
     return name
 
 
 def normalise_email(email: object) -> str:
-    if not isinstance(email, str) or not _EMAIL.match(email.strip()):
+    if not isinstance(email, str) or not _EMAIL.fullmatch(email.strip()):
         _fail("email", f"{email!r} is not a plain e-mail address (no spaces, commas or display names)")
+    if email.strip().startswith(("-", ".")):
+        _fail("email", f"{email!r} starts with {email.strip()[0]!r}: certbot would read it as an option; give the "
+                       "address as the mailbox spells it")
     local, _, domain = email.strip().rpartition("@")
     normalise_domain(domain, "email")
     return f"{local}@{domain.lower()}"
@@ -71,7 +75,7 @@ def _choice(field: str, value: object, choices: Sequence[str]) -> str:
 
 
 def _port(value: object, field: str = "extra_ports") -> str:
-    match = _PORT.match(str(value))
+    match = _PORT.fullmatch(str(value))
     if not match or not 0 < int(match.group(1)) < 65536:
         _fail(field, f"{value!r} is not a port such as 8443 or 8443/tcp")
     return f"{int(match.group(1))}/{match.group(2) or 'tcp'}"
@@ -79,7 +83,7 @@ def _port(value: object, field: str = "extra_ports") -> str:
 
 def validate_host(host: object) -> str:
     """connection.host as the scripts may use it: a DNS name or an IP address, nothing a shell would act on."""
-    if not isinstance(host, str) or not _HOST.match(host):
+    if not isinstance(host, str) or not _HOST.fullmatch(host):
         _fail("connection.host", f"{host!r} is not a DNS name or an IP address")
     return host
 
@@ -159,7 +163,7 @@ def build_spec(
             names.append(name)
     if len(names) > MAX_DOMAINS:
         _fail("domains", f"{len(names)} names; a certificate holds at most {MAX_DOMAINS}")
-    if cert_name is not None and (not isinstance(cert_name, str) or not _CERT_NAME.match(cert_name)):
+    if cert_name is not None and (not isinstance(cert_name, str) or not _CERT_NAME.fullmatch(cert_name)):
         _fail("cert_name", f"{cert_name!r} must be letters, digits, '.', '_' or '-' (it becomes a directory name)")
     for flag_name, flag in (("install_certificate", install_certificate), ("staging", staging),
                             ("eff_email", eff_email), ("upgrade_system", upgrade_system),
@@ -170,20 +174,20 @@ def build_spec(
         if staging:
             _fail("acme_server", "set either staging=True or acme_server, not both (certbot refuses --staging with "
                                  "a custom --server)")
-        if not isinstance(acme_server, str) or not _URL.match(acme_server):
+        if not isinstance(acme_server, str) or not _URL.fullmatch(acme_server):
             _fail("acme_server", f"{acme_server!r} must be an https:// ACME directory URL")
     if acme_ca_bundle is not None:
         if acme_server is None:
             _fail("acme_ca_bundle", "only applies with acme_server (Let's Encrypt's own certificate is trusted)")
-        if not isinstance(acme_ca_bundle, str) or not _SAFE_PATH.match(acme_ca_bundle):
+        if not isinstance(acme_ca_bundle, str) or not _SAFE_PATH.fullmatch(acme_ca_bundle):
             _fail("acme_ca_bundle", f"{acme_ca_bundle!r} must be an absolute path on the host")
-    if not isinstance(webroot_path, str) or not _SAFE_PATH.match(webroot_path) or "/.." in webroot_path:
+    if not isinstance(webroot_path, str) or not _SAFE_PATH.fullmatch(webroot_path) or "/.." in webroot_path:
         _fail("webroot_path", f"{webroot_path!r} must be an absolute path of letters, digits and ._-/")
     if isinstance(extra_ports, str) or not isinstance(extra_ports, (list, tuple)):
         _fail("extra_ports", "give a list such as ['8443/tcp']")
     if isinstance(ssh_port, bool) or not isinstance(ssh_port, (int, float)) or not 0 < int(ssh_port) < 65536:
         _fail("connection.port", f"{ssh_port!r} is not a TCP port")
-    if not isinstance(user, str) or not re.match(r"^[a-z_][a-z0-9_.-]*$", user):
+    if not isinstance(user, str) or not re.fullmatch(r"[a-z_][a-z0-9_.-]*", user):
         _fail("connection.user", f"{user!r} is not a Unix user name")
     if host is not None:
         validate_host(host)
@@ -192,13 +196,16 @@ def build_spec(
             or renew_before_days != int(renew_before_days) or not 1 <= renew_before_days <= MAX_RENEW_BEFORE_DAYS:
         _fail("renew_before_days", f"{renew_before_days!r} must be a whole number of days from 1 to "
                                    f"{MAX_RENEW_BEFORE_DAYS} (certificates from Let's Encrypt last 90 days)")
-    if not isinstance(owner, str) or not owner:
-        _fail("resource_name", f"{owner!r} must be a non-empty name")
+    # The name becomes the component's folder on the host (/var/lib/dreamfactory-infra/<name>): '.', '..' or a
+    # leading '-' would point elsewhere or read as an option.
+    if not isinstance(owner, str) or not _OWNER.fullmatch(owner):
+        _fail("resource_name", f"{owner!r} must start with a letter or digit and hold only letters, digits and "
+                               "'.', '_', '-' (at most 100): it names the component's folder on the host")
     return CertbotSpec(
         domains=tuple(names),
         email=normalise_email(email),
         cert_name=cert_name,
-        owner=re.sub(r"[^A-Za-z0-9._-]", "_", owner),
+        owner=owner,
         connection_host=host,
         verify_dns=verify_dns,
         block_other_services=block_other_services,

@@ -50,11 +50,11 @@ MAX_ORIGIN_LENGTH = 255  # varchar(255): the origins joined with ","
 MAX_TEXT_BYTES = 65535  # text: header, exposed_header
 MAX_INTEGER = 2147483647  # int: max_age
 _ORIGIN = re.compile(
-    r"^(?P<scheme>[a-z][a-z0-9+.-]*)://"
+    r"(?P<scheme>[a-z][a-z0-9+.-]*)://"
     r"(?P<host>(\*\.)?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*|\[[0-9a-f:.]+\])"
-    r"(:(?P<port>[0-9]{1,5}))?$"
+    r"(:(?P<port>[0-9]{1,5}))?"
 )
-_HEADER_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+_HEADER_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 
 class _Unknown:
@@ -182,7 +182,7 @@ def _check_origins(origins: Any) -> list[Failure]:
     for index, origin in enumerate(origins):
         if origin is UNKNOWN or origin == "*":
             continue
-        if not _ORIGIN.match(origin.lower()):
+        if not _ORIGIN.fullmatch(origin.lower()):
             hint = ""
             scheme, sep, rest = origin.partition("://")
             if sep and "/" in rest:
@@ -193,7 +193,7 @@ def _check_origins(origins: Any) -> list[Failure]:
                 "origins",
                 f"origins[{index}] {origin!r} is not an origin: use '*' or scheme://host[:port] with no path{hint}",
             ))
-        elif (port := _ORIGIN.match(origin.lower()).group("port")) and not 0 < int(port) < 65536:
+        elif (port := _ORIGIN.fullmatch(origin.lower()).group("port")) and not 0 < int(port) < 65536:
             failures.append(("origins", f"origins[{index}] {origin!r} has a port outside 1-65535"))
     return failures
 
@@ -205,7 +205,7 @@ def _check_headers(name: str, headers: Any) -> list[Failure]:
     return [
         (name, f"{name}[{index}] {header!r} is not an HTTP header name (letters, digits and -_. only) or '*'")
         for index, header in enumerate(headers)
-        if header is not UNKNOWN and header != "*" and not _HEADER_TOKEN.match(header)
+        if header is not UNKNOWN and header != "*" and not _HEADER_TOKEN.fullmatch(header)
     ]
 
 

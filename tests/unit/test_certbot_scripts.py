@@ -65,7 +65,7 @@ def test_acme_server_and_bundle_reach_certificate_and_renewal():
         assert "ACME_SERVER=https://ca.internal:14000/dir" in script
         assert "ACME_CA_BUNDLE=/etc/ssl/ca.pem" in script
         assert "SERVER=https://ca.internal:14000/dir" in script
-    assert 'DRY+=(--server "$ACME_SERVER")' in render_script("renewal", spec)
+    assert 'DRY+=(--server="$ACME_SERVER")' in render_script("renewal", spec)
 
 
 def test_staging_uses_the_staging_server_for_comparison():
@@ -153,6 +153,22 @@ def test_parse_outputs_reads_marker_lines_only():
         ({"host": "203.0.113.10 && reboot"}, "connection.host"),
         ({"verify_dns": "no"}, "verify_dns"),
         ({"block_other_services": 1}, "block_other_services"),
+        # A trailing newline passed validators that ended in `$`; values that start with '-' are flags to certbot.
+        ({"domains": ["a\n.example.com"]}, "domains"),
+        ({"cert_name": "df\n"}, "cert_name"),
+        ({"webroot_path": "/var/www\n"}, "webroot_path"),
+        ({"acme_server": "https://ca.example/dir\n"}, "acme_server"),
+        ({"acme_server": "https://ca.example/dir", "acme_ca_bundle": "/etc/ca.pem\n"}, "acme_ca_bundle"),
+        ({"host": "df.example.com\n"}, "connection.host"),
+        ({"user": "deploy\n"}, "connection.user"),
+        ({"extra_ports": ["8443\n"]}, "extra_ports"),
+        ({"email": "ops@example.com\n-x"}, "email"),
+        ({"email": "-ops@example.com"}, "email"),
+        ({"email": "--server=https://evil.example@example.com"}, "email"),
+        # The component's name becomes its folder on the host: only a safe path segment.
+        ({"owner": ".."}, "resource_name"),
+        ({"owner": "."}, "resource_name"),
+        ({"owner": "-rf"}, "resource_name"),
     ],
 )
 def test_bad_input_is_refused_naming_the_argument(overrides, field):

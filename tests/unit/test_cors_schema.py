@@ -89,6 +89,7 @@ def test_valid_entry_has_no_failures():
         ({"max_age": 1.5}, "max_age", "whole number"),
         ({"max_age": True}, "max_age", "whole number"),
         ({"headers": ["Content Type"]}, "headers", "header name"),
+        ({"headers": ["X-Ok\nX-Injected: 1"]}, "headers", "header name"),
         ({"exposed_headers": ["A,B"]}, "exposed_headers", "comma"),
         ({"enabled": "yes"}, "enabled", "true or false"),
         ({"colour": "blue"}, "colour", "not a CorsEntry argument"),

@@ -29,6 +29,7 @@ def test_valid_entries_become_cors_entry_arguments():
         ("nope", "corsEntries", "list of objects"),
         ([{**ENTRY, "orgins": ["*"]}], "corsEntries[0].orgins", "did you mean 'origins'"),
         ([{**ENTRY, "name": "Bad Name"}], "corsEntries[0].name", "lower-case"),
+        ([{**ENTRY, "name": "spa\n"}], "corsEntries[0].name", "lower-case"),
         ([ENTRY, ENTRY], "corsEntries[1].name", "used twice"),
         ([ENTRY, {**ENTRY, "name": "other"}], "corsEntries[1].path", "merge"),
         ([{**ENTRY, "path": "/api/v2/*"}], "corsEntries[0].path", "'api/v2/*'"),

@@ -70,7 +70,7 @@ PRE_HOOK=""; POST_HOOK=""; DEPLOY_HOOK=""
 case "$WEB_SERVER" in
   nginx|apache) AUTH=$WEB_SERVER; PLUGIN=("--$WEB_SERVER") ;;  # the installer plugin reloads the server itself
   webroot)
-    AUTH=webroot; PLUGIN=(--webroot -w "$WEBROOT_PATH")
+    AUTH=webroot; PLUGIN=(--webroot --webroot-path="$WEBROOT_PATH")
     # certbot checks that a hook's first word is a command, so the reload runs under sh -c.
     DEPLOY_HOOK="sh -c 'if pgrep -x nginx >/dev/null; then systemctl reload nginx || nginx -s reload; fi; if pgrep -x apache2 >/dev/null || pgrep -x httpd >/dev/null; then systemctl reload apache2 || systemctl reload httpd || apachectl graceful; fi'" ;;
   standalone)
@@ -84,11 +84,11 @@ case "$WEB_SERVER" in
     esac ;;
 esac
 HOOK_ARGS=()  # for an order: only the hooks this mode has
-if [ -n "$PRE_HOOK" ]; then HOOK_ARGS+=(--pre-hook "$PRE_HOOK" --post-hook "$POST_HOOK"); fi
-if [ -n "$DEPLOY_HOOK" ]; then HOOK_ARGS+=(--deploy-hook "$DEPLOY_HOOK"); fi
+if [ -n "$PRE_HOOK" ]; then HOOK_ARGS+=(--pre-hook="$PRE_HOOK" --post-hook="$POST_HOOK"); fi
+if [ -n "$DEPLOY_HOOK" ]; then HOOK_ARGS+=(--deploy-hook="$DEPLOY_HOOK"); fi
 SERVER_ARGS=()
 if [ "$STAGING" = true ]; then SERVER_ARGS+=(--staging); fi
-if [ -n "$ACME_SERVER" ]; then SERVER_ARGS+=(--server "$ACME_SERVER"); fi
+if [ -n "$ACME_SERVER" ]; then SERVER_ARGS+=(--server="$ACME_SERVER"); fi
 
 # --- Apache: the vhost whose names this component manages ---------------------------------------------------------
 # DreamFactory's installer writes a <VirtualHost *:80> without ServerName; certbot's apache plugin then cannot tell
@@ -210,8 +210,8 @@ if [ "$ORDER" = 1 ]; then
 fi
 
 # --- 3. Order: only for new names or a new CA; never --force-renewal except for the guarded CA switch above ------
-ARGS=(--non-interactive --agree-tos -m "$EMAIL" --cert-name "$CERT_NAME" --keep-until-expiring)
-for domain in "${DOMAINS[@]}"; do ARGS+=(-d "$domain"); done
+ARGS=(--non-interactive --agree-tos --email="$EMAIL" --cert-name="$CERT_NAME" --keep-until-expiring)
+for domain in "${DOMAINS[@]}"; do ARGS+=(--domains="$domain"); done
 if [ "$EFF_EMAIL" = true ]; then ARGS+=(--eff-email); else ARGS+=(--no-eff-email); fi
 if [ "$CERTONLY" = true ]; then VERB=(certonly); else VERB=(run --redirect); fi
 if [ "$ORDER" = 1 ]; then
@@ -230,8 +230,8 @@ if [ "$(renewal_value authenticator)" != "$AUTH" ] || { [ "$AUTH" = webroot ] &&
    || [ "$(renewal_value renew_hook)" != "$DEPLOY_HOOK" ]; then
   say "renewal of $CERT_NAME is set up for $(renewal_value authenticator); switching it to $WEB_SERVER (certbot reconfigure, a dry run, no certificate ordered)"
   certbot_or_fail "certbot reconfigure could not switch $CERT_NAME to $WEB_SERVER (its output and log are above)" \
-    reconfigure --non-interactive --cert-name "$CERT_NAME" "${PLUGIN[@]}" "${SERVER_ARGS[@]}" \
-    --pre-hook "$PRE_HOOK" --post-hook "$POST_HOOK" --deploy-hook "$DEPLOY_HOOK"  # empty ones clear old hooks
+    reconfigure --non-interactive --cert-name="$CERT_NAME" "${PLUGIN[@]}" "${SERVER_ARGS[@]}" \
+    --pre-hook="$PRE_HOOK" --post-hook="$POST_HOOK" --deploy-hook="$DEPLOY_HOOK"  # empty ones clear old hooks
   changed "renewal of $CERT_NAME now uses $WEB_SERVER"
 fi
 
@@ -247,7 +247,7 @@ fi
 if [ "$(cat "$OWNER_DIR/account" 2>/dev/null || true)" != "$EMAIL $EFF_EMAIL $SERVER" ]; then
   EFF=(--no-eff-email); if [ "$EFF_EMAIL" = true ]; then EFF=(--eff-email); fi
   certbot_or_fail "certbot could not update the ACME account's e-mail (its output and log are above)" \
-    update_account --non-interactive -m "$EMAIL" "${EFF[@]}" "${SERVER_ARGS[@]}"
+    update_account --non-interactive --email="$EMAIL" "${EFF[@]}" "${SERVER_ARGS[@]}"
   printf '%s %s %s\n' "$EMAIL" "$EFF_EMAIL" "$SERVER" > "$OWNER_DIR/account"
   changed "set the ACME account's e-mail to $EMAIL"
 fi

@@ -44,8 +44,8 @@ fi
 RENEW_SECONDS=$((RENEW_BEFORE_DAYS * 86400))
 if ! openssl x509 -in "$LIVE/cert.pem" -noout -checkend "$RENEW_SECONDS" >/dev/null; then
   say "certificate $CERT_NAME expires $(expires_at), within renew_before_days=$RENEW_BEFORE_DAYS; renewing it"
-  RENEW=(renew --non-interactive --no-random-sleep-on-renew --force-renewal --cert-name "$CERT_NAME")
-  if [ -n "$ACME_SERVER" ]; then RENEW+=(--server "$ACME_SERVER"); fi
+  RENEW=(renew --non-interactive --no-random-sleep-on-renew --force-renewal --cert-name="$CERT_NAME")
+  if [ -n "$ACME_SERVER" ]; then RENEW+=(--server="$ACME_SERVER"); fi
   certbot_or_fail "certbot could not renew $CERT_NAME (its output and log are above)" "${RENEW[@]}"
   openssl x509 -in "$LIVE/cert.pem" -noout -checkend "$RENEW_SECONDS" >/dev/null \
     || fail "the renewed certificate of $CERT_NAME expires $(expires_at), still within renew_before_days=$RENEW_BEFORE_DAYS: the CA issues shorter certificates than that; lower renew_before_days"
@@ -60,8 +60,8 @@ VERIFIED=$STATE_ROOT/renewal-verified-$CERT_NAME
 if [ "$(cat "$VERIFIED" 2>/dev/null || true)" = "$STAMP" ]; then
   say "renewal of serial $SERIAL was already verified"
 else
-  DRY=(renew --dry-run --no-random-sleep-on-renew --cert-name "$CERT_NAME")
-  if [ -n "$ACME_SERVER" ]; then DRY+=(--server "$ACME_SERVER"); fi
+  DRY=(renew --dry-run --no-random-sleep-on-renew --cert-name="$CERT_NAME")
+  if [ -n "$ACME_SERVER" ]; then DRY+=(--server="$ACME_SERVER"); fi
   read -r -a TIMER_ENV <<<"$(systemctl show -p Environment --value "$RENEWAL_SERVICE" 2>/dev/null || true)"
   say "verifying renewal as the timer runs it: certbot ${DRY[*]} (environment: ${TIMER_ENV[*]:-none})"
   run_or_fail "certbot renew --dry-run failed in the renewal timer's environment: renewal would fail too" \
