@@ -144,6 +144,46 @@ def test_extra_ports_removed_are_closed_and_only_those_the_component_opened():
         unchanged(succeeded(run(lab, {"firewall": second["firewall"]})))
 
 
+def test_ssh_and_web_ports_dropped_from_extra_ports_stay_open_and_ssh_still_connects():
+    """Run 1 enables ufw with sshd's port (and 80/443) also listed in extra_ports; run 2 drops them from the list:
+    only the truly extra port is closed, and the operator's next SSH connection still gets in."""
+    with HostLab(DISTROS["debian-12"], DOMAINS) as lab:
+        lab.connect_client()
+        lab.start_sshd(listen="0.0.0.0")
+        via = lambda command: lab.client_ssh(command)  # noqa: E731 - the operator's own session
+        listed = host_scripts(user=SSH_USER, host=HOST_ADDRESS, extra_ports=["22/tcp", "80/tcp", "443/tcp", "8443/tcp"])
+        succeeded(run(lab, {"firewall": listed["firewall"]}, via=via))
+        assert "Status: active" in ufw_rules(lab)
+        dropped = host_scripts(user=SSH_USER, host=HOST_ADDRESS, extra_ports=[])["firewall"]
+        second = succeeded(run(lab, {"firewall": dropped}, via=via))["firewall"]
+        assert "closed 8443/tcp" in second
+        assert lab.client_ssh("true").returncode == 0  # the lockout: 22/tcp was deleted here
+        rules = ufw_rules(lab)
+        for port in ("22/tcp", "80/tcp", "443/tcp"):
+            assert re.search(rf"^{port}\s+ALLOW\s+Anywhere", rules, re.M), rules
+        assert "8443/tcp" not in rules
+        unchanged(succeeded(run(lab, {"firewall": dropped}, via=via)))
+
+
+def test_a_custom_sshd_port_dropped_from_extra_ports_stays_open_on_firewalld():
+    with HostLab(DISTROS["fedora-40"], DOMAINS) as lab:
+        lab.connect_client()
+        lab.start_sshd(listen="0.0.0.0", port=2200)
+        via = lambda command: lab.client_ssh(command, port=2200)  # noqa: E731
+        listed = host_scripts(user=SSH_USER, host=HOST_ADDRESS, port=2200, extra_ports=["2200/tcp", "8443/tcp"])
+        succeeded(run(lab, {"firewall": listed["firewall"]}, via=via))
+        # An earlier version's record, which listed sshd's port among the extra ports it had opened.
+        lab.sh("echo 'extra port 2200/tcp' >> /var/lib/dreamfactory-infra/lab/firewall-rules")
+        dropped = host_scripts(user=SSH_USER, host=HOST_ADDRESS, port=2200, extra_ports=[])["firewall"]
+        second = succeeded(run(lab, {"firewall": dropped}, via=via))["firewall"]
+        assert "closed 8443/tcp in zone public" in second and "kept 2200/tcp open in zone public" in second
+        for layer in ("runtime", "permanent"):
+            zone = lab.file(f"/var/lib/lab-shims/firewalld/{layer}/public")
+            assert (zone / "port" / "2200_tcp").exists() and not (zone / "port" / "8443_tcp").exists()
+        assert lab.client_ssh("true", port=2200).returncode == 0
+        unchanged(succeeded(run(lab, {"firewall": dropped}, via=via)))
+
+
 def test_enabling_a_firewall_that_would_cut_another_service_is_refused_until_asked_for():
     with HostLab(DISTROS["ubuntu-24.04"], DOMAINS) as lab:
         lab.spawn("exec python3 -m http.server 5432 --bind 0.0.0.0")

@@ -7,7 +7,8 @@
 #   (after NAT or a load balancer) and connection.port; before enabling it, listening services it would cut refuse.
 # - An already-active firewall only gets 80, 443 and extra_ports: its SSH rules are the operator's, never widened.
 # - Every rule added is recorded in the owner folder; extra ports dropped from extra_ports are closed again, and only
-#   when this component opened them.
+#   when this component opened them. A port sshd listens on, connection.port, 80 and 443 are never closed, whatever
+#   the record says (an earlier version recorded sshd's port as an extra port when extra_ports listed it too).
 detect_os
 TOOL=$FIREWALL_WANTED
 if [ "$TOOL" = auto ]; then
@@ -49,22 +50,33 @@ check_listeners() {
 }
 own() { grep -qxF "$1" "$RECORD" || printf '%s\n' "$1" >> "$RECORD"; }
 forget() { grep -vxF "$1" "$RECORD" > "$RECORD.new" || true; mv "$RECORD.new" "$RECORD"; }
-is_extra() { local port; for port in "${EXTRA_PORTS[@]}"; do [ "$port" = "$1" ] && return 0; done; return 1; }
+listed() {  # port/proto, list...
+  local wanted=$1 port
+  shift
+  for port in "$@"; do [ "$port" = "$wanted" ] && return 0; done
+  return 1
+}
 # Close what this component opened for extra_ports and nobody asks for any more, with each tool's remove().
 # Recorded rules are "extra 8443/tcp" (ufw) or "extra port 8443/tcp" (firewalld).
 close_dropped_extras() {  # where (for the message)
-  local kind rule
+  local kind rule port
   while read -r kind rule; do
-    if [ "$kind" = extra ] && ! is_extra "${rule#port }"; then
-      remove "$rule"
+    port=${rule#port }
+    if [ "$kind" != extra ] || listed "$port" "${EXTRA_PORTS[@]}"; then continue; fi
+    if listed "$port" "${NEVER_CLOSED[@]}"; then
       forget "$kind $rule"
-      changed "closed ${rule#port }$1 (no longer in extra_ports; this component had opened it)"
+      say "kept $port open$1: no longer in extra_ports, but SSH (sshd, connection.port) or HTTP(S) needs it"
+      continue
     fi
+    remove "$rule"
+    forget "$kind $rule"
+    changed "closed $port$1 (no longer in extra_ports; this component had opened it)"
   done < "$RECORD"
 }
 
 mapfile -t SSHD_PORTS < <(ssh_ports)
 WEB_RULES=(80/tcp 443/tcp)
+NEVER_CLOSED=("${SSHD_PORTS[@]/%//tcp}" "${WEB_RULES[@]}")
 
 if [ "$TOOL" = ufw ]; then
   if ! command -v ufw >/dev/null 2>&1; then pkg_install ufw; changed "installed ufw"; fi
@@ -75,6 +87,7 @@ if [ "$TOOL" = ufw ]; then
   allow() {  # kind rule
     if ! has_rule "$2"; then
       ufw allow "$2" >/dev/null
+      ADDED+=$'\n'"ufw allow $2"  # one rule is recorded once, under the kind that added it
       own "$1 $2"
       changed "allowed $2"
     fi
