@@ -284,6 +284,8 @@ def test_switching_web_server_moves_the_renewal_configuration():
         conf = renewal_conf(lab)
         assert "authenticator = webroot" in conf and "webroot_path = /opt/dreamfactory/public" in conf
         assert re.search(r"^renew_hook = .*reload nginx", conf, re.M)
+        # webroot has no installer: a renewal must not edit nginx's configuration any more.
+        assert not re.search(r"^installer *= *(nginx|apache)", conf, re.M), conf
         assert certificates_kept(lab) == 1
 
 

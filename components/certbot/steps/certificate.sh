@@ -67,8 +67,11 @@ port80_server() {  # the web server (systemd unit name) holding port 80, if it i
 # --- What the lineage's renewal configuration must say for this mode -------------------------------------------
 # Stored by certbot in /etc/letsencrypt/renewal/<name>.conf, per lineage (two CertbotHosts never share a hook).
 PRE_HOOK=""; POST_HOOK=""; DEPLOY_HOOK=""
+# webroot and standalone have no installer: one left from an nginx/apache past would edit that server's
+# configuration at every renewal. certbot's "null" installer is its way of saying none.
+NO_INSTALLER=(--installer=null)
 case "$WEB_SERVER" in
-  nginx|apache) AUTH=$WEB_SERVER; PLUGIN=("--$WEB_SERVER") ;;  # the installer plugin reloads the server itself
+  nginx|apache) AUTH=$WEB_SERVER; PLUGIN=("--$WEB_SERVER"); NO_INSTALLER=() ;;  # the installer reloads the server
   webroot)
     AUTH=webroot; PLUGIN=(--webroot --webroot-path="$WEBROOT_PATH")
     # certbot checks that a hook's first word is a command, so the reload runs under sh -c.
@@ -223,14 +226,16 @@ if [ "$ORDER" = 1 ]; then
 fi
 printf '%s\n' "$CERT_NAME" > "$OWNER_DIR/cert-name"
 
-# --- 4. The renewal configuration follows the mode (authenticator, webroot, hooks) -------------------------------
+# --- 4. The renewal configuration follows the mode (authenticator, installer, webroot, hooks) --------------------
 STORED_WEBROOT=$(renewal_value webroot_path)
+STORED_INSTALLER=$(renewal_value installer)
 if [ "$(renewal_value authenticator)" != "$AUTH" ] || { [ "$AUTH" = webroot ] && [ "${STORED_WEBROOT%,}" != "$WEBROOT_PATH" ]; } \
+   || { [ "${#NO_INSTALLER[@]}" -gt 0 ] && ! [[ "$STORED_INSTALLER" =~ ^(|None|null)$ ]]; } \
    || [ "$(renewal_value pre_hook)" != "$PRE_HOOK" ] || [ "$(renewal_value post_hook)" != "$POST_HOOK" ] \
    || [ "$(renewal_value renew_hook)" != "$DEPLOY_HOOK" ]; then
   say "renewal of $CERT_NAME is set up for $(renewal_value authenticator); switching it to $WEB_SERVER (certbot reconfigure, a dry run, no certificate ordered)"
   certbot_or_fail "certbot reconfigure could not switch $CERT_NAME to $WEB_SERVER (its output and log are above)" \
-    reconfigure --non-interactive --cert-name="$CERT_NAME" "${PLUGIN[@]}" "${SERVER_ARGS[@]}" \
+    reconfigure --non-interactive --cert-name="$CERT_NAME" "${PLUGIN[@]}" "${NO_INSTALLER[@]}" "${SERVER_ARGS[@]}" \
     --pre-hook="$PRE_HOOK" --post-hook="$POST_HOOK" --deploy-hook="$DEPLOY_HOOK"  # empty ones clear old hooks
   changed "renewal of $CERT_NAME now uses $WEB_SERVER"
 fi
