@@ -1,7 +1,8 @@
 """Run the local DreamFactory double: ``python -m local_dreamfactory --port 8080``.
 
 The admin password is read from the environment (``LOCAL_DF_ADMIN_PASSWORD``), never from the
-command line, where any user of the machine could read it in the process list.
+command line, where any user of the machine could read it in the process list. ``LOCAL_DF_INSTANCE_ID``, when
+set, is answered at ``/_local/instance``, so that ``make up`` can tell its own server from another listener.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("set LOCAL_DF_ADMIN_PASSWORD to the admin password the server should accept")
     state = DreamFactoryState(admins={args.admin_email: password}, data_file=args.data_file)
     state.load()
-    server = LocalDreamFactory(state, host=args.host, port=args.port, test_controls=args.test_controls, verbose=args.verbose)
+    server = LocalDreamFactory(state, host=args.host, port=args.port, test_controls=args.test_controls,
+                               verbose=args.verbose, instance_id=os.environ.get("LOCAL_DF_INSTANCE_ID"))
     if args.port_file:
         with open(args.port_file, "w", encoding="utf-8") as handle:
             handle.write(f"{server.server_address[1]}\n")

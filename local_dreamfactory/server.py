@@ -18,6 +18,8 @@ from .state import ApiError, DreamFactoryState, Fault
 
 API_PREFIXES = ("/api/v2/", "/api/")
 TEST_PREFIX = "/_test/"
+# Not DreamFactory's: `make up` asks it to tell its own server from whatever else may listen on the port.
+INSTANCE_PATH = "/_local/instance"
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -60,6 +62,9 @@ class Handler(BaseHTTPRequestHandler):
         params = dict(parse_qsl(url.query))
         method = self.command.upper()
         state = self.server.state
+        if url.path == INSTANCE_PATH and method == "GET" and self.server.instance_id:
+            self._send(200, {"instance": self.server.instance_id})
+            return
         if url.path.startswith(TEST_PREFIX) and self.server.test_controls:
             self._test_control(method, url.path[len(TEST_PREFIX):], self._body())
             return
@@ -188,9 +193,10 @@ class LocalDreamFactory(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self, state: DreamFactoryState, *, host: str = "127.0.0.1", port: int = 0,
-                 test_controls: bool = False, verbose: bool = False):
+                 test_controls: bool = False, verbose: bool = False, instance_id: Optional[str] = None):
         super().__init__((host, port), Handler)
         self.state, self.test_controls, self.verbose = state, test_controls, verbose
+        self.instance_id = instance_id  # answered at INSTANCE_PATH when set
 
     @property
     def url(self) -> str:
