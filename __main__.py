@@ -9,7 +9,8 @@ from components.settings import load_settings
 
 settings = load_settings()
 
-cors_entries = {entry.name: CorsEntry(entry.name, **entry.arguments) for entry in settings.cors_entries}
+cors_entries = {entry.name: CorsEntry(entry.name, **entry.arguments, opts=entry.options)
+                for entry in settings.cors_entries}
 
 hosts = {
     host.name: CertbotHost(

@@ -14,6 +14,9 @@ Project keys (namespace = the Pulumi project name):
 (``pulumi config set --secret sshKeyDf1 < key``), so the host list itself stays readable in reviews.
 The ``dreamfactory:*`` connection keys are read by the provider's ``configure()``; here they are only checked
 to exist, so that a missing URL fails the preview instead of the first API call.
+
+Every key of this project's namespace and of ``dreamfactory:`` must be one of the above (or a secret a host names):
+a misspelt ``corsEntires`` would otherwise declare no entries, and the next ``up`` would delete every one.
 """
 
 from __future__ import annotations
@@ -22,13 +25,13 @@ import difflib
 import os
 import re
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Callable, Iterable, Mapping, Optional
 
 import pulumi
 
 from components.certbot.spec import CertbotConfigError, build_spec
 from components.dreamfactory import cors_schema
-from components.dreamfactory.client import ConnectionSettings
+from components.dreamfactory.client import CONFIG_KEYS as CONNECTION_KEYS, ConnectionSettings
 from components.dreamfactory.errors import ConfigurationError
 
 SECRET_CONNECTION_KEYS = ("password", "sessionToken", "apiKey")
@@ -39,6 +42,9 @@ CORS_KEYS = {
     "enabled": "enabled", "description": "description", "adoptExisting": "adopt_existing",
     "verifyPreflight": "verify_preflight", "probePath": "probe_path",
 }
+# Resource options of an entry (not CorsEntry arguments): Pulumi's protect and retainOnDelete.
+CORS_OPTION_KEYS = ("protect", "retainOnDelete")
+PROJECT_KEYS = ("corsEntries", "hosts")
 HOST_KEYS = {
     "name": None, "host": None, "port": None, "user": None, "privateKeySecret": None, "hostKey": None,
     "osFamily": "os_family", "domains": "domains", "email": "email", "agreeTos": "agree_tos",
@@ -52,14 +58,21 @@ _NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 _CAMEL = {snake: camel for camel, snake in {**CORS_KEYS, **{k: v for k, v in HOST_KEYS.items() if v}}.items()}
 
 
-class SettingsError(ValueError):
-    """Stack config that cannot work; the message says where and how to fix it."""
+class SettingsError(pulumi.RunError, ValueError):
+    """Stack config that cannot work; the message says where and how to fix it. A RunError, so the engine prints
+    it as one `error:` line instead of a traceback."""
 
 
 @dataclass(frozen=True)
 class CorsEntrySettings:
     name: str
     arguments: dict[str, Any]  # CorsEntry keyword arguments
+    protect: bool = False  # Pulumi refuses to delete the resource (and so the entry) until unprotected
+    retain_on_delete: bool = False  # deleting the resource leaves the entry in DreamFactory
+
+    @property
+    def options(self) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(protect=self.protect, retain_on_delete=self.retain_on_delete)
 
 
 @dataclass(frozen=True)
@@ -114,9 +127,15 @@ def parse_cors_entries(stack: str, key: str, raw: Any) -> tuple[CorsEntrySetting
     entries, names, paths = [], set(), {}
     for index, item in enumerate(_list_of_items(stack, key, raw)):
         where = f"{key}[{index}]"
-        _check_keys(stack, where, item, CORS_KEYS)
+        _check_keys(stack, where, item, {**CORS_KEYS, **dict.fromkeys(CORS_OPTION_KEYS)})
         name = _name(stack, where, item, names)
-        arguments = {CORS_KEYS[k]: v for k, v in item.items() if k != "name"}
+        options = {}
+        for option in CORS_OPTION_KEYS:
+            value = item.get(option, False)
+            if not isinstance(value, bool):
+                raise _error(stack, f"{where}.{option}", f"must be true or false, not {value!r}")
+            options[option] = value
+        arguments = {CORS_KEYS[k]: v for k, v in item.items() if k in CORS_KEYS and k != "name"}
         failures = cors_schema.validate(cors_schema.normalise(arguments))
         if failures:
             field, reason = failures[0]
@@ -126,7 +145,7 @@ def parse_cors_entries(stack: str, key: str, raw: Any) -> tuple[CorsEntrySetting
             raise _error(stack, f"{where}.path", f"{path!r} is also the path of {paths[path]!r}; DreamFactory keeps "
                                                  "paths unique, so merge the two entries")
         paths[path] = name
-        entries.append(CorsEntrySettings(name, arguments))
+        entries.append(CorsEntrySettings(name, arguments, options["protect"], options["retainOnDelete"]))
     return tuple(entries)
 
 
@@ -179,12 +198,52 @@ def check_dreamfactory_connection(stack: str, config: pulumi.Config, environ: Ma
         raise _error(stack, "dreamfactory:*", str(exc)) from None
 
 
+def _unknown_key(full_key: str, known: list[str]) -> str:
+    namespace, key = full_key.split(":", 1)
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    return f"{full_key}: unknown key (" + (f"did you mean {namespace}:{close[0]}?" if close
+                                           else f"known keys: {', '.join(known)}") + ")"
+
+
+def check_config_keys(stack: str, project: str, keys: Iterable[str], host_items: Any) -> None:
+    """Every key of the project's namespace and of ``dreamfactory:`` is one this program reads: the project's lists,
+    the secrets the hosts name (``privateKeySecret``), and the DreamFactory connection keys."""
+    secrets = [item.get("privateKeySecret") for item in host_items or () if isinstance(item, dict)]
+    known = {project: [*PROJECT_KEYS, *(name for name in secrets if isinstance(name, str))],
+             "dreamfactory": list(CONNECTION_KEYS)}
+    unknown = [_unknown_key(full_key, known[namespace]) for full_key in sorted(keys)
+               for namespace, _, key in [full_key.partition(":")] if namespace in known and key not in known[namespace]]
+    if unknown:
+        raise SettingsError(f"stack {stack!r}, config {'; config '.join(unknown)}. A misspelt key silently does "
+                            "nothing, or declares no CORS entries and deletes every one; fix it in "
+                            f"stacks/Pulumi.{stack}.yaml (or `pulumi config rm <key>` and `pulumi config set ...`)")
+
+
+def check_entries_declared(stack: str, project: str, keys: Iterable[str]) -> None:
+    """A stack that talks to a DreamFactory must say which CORS entries it manages, even none: with the list key
+    missing (deleted, or lost in a merge), the next ``up`` would delete every entry the stack manages."""
+    keys = set(keys)
+    if "dreamfactory:url" in keys and f"{project}:corsEntries" not in keys:
+        raise _error(stack, f"{project}:corsEntries", "missing while dreamfactory:url is set, so the next `up` would "
+                                                      "delete every CORS entry this stack manages; declare the entries,"
+                                                      " or `corsEntries: []` when the stack should manage none")
+
+
+def config_keys() -> set[str]:
+    """Every config key of this run (the engine passes them in the process's config, or PULUMI_CONFIG)."""
+    return set(pulumi.runtime.config.CONFIG.get()) | set(pulumi.runtime.config.get_config_env())
+
+
 def load_settings() -> Settings:
     """Read and validate this stack's config (call from the program, under the engine or mocks)."""
-    stack = pulumi.get_stack()
+    stack, project_name = pulumi.get_stack(), pulumi.get_project()
     project = pulumi.Config()
+    keys = config_keys()
+    host_items = project.get_object("hosts")
+    check_config_keys(stack, project_name, keys, host_items if isinstance(host_items, list) else None)
+    check_entries_declared(stack, project_name, keys)
     cors_entries = parse_cors_entries(stack, "corsEntries", project.get_object("corsEntries"))
-    hosts = parse_hosts(stack, "hosts", project.get_object("hosts"), project.get_secret)
+    hosts = parse_hosts(stack, "hosts", host_items, project.get_secret)
     if cors_entries:
         check_dreamfactory_connection(stack, pulumi.Config("dreamfactory"), os.environ)
     return Settings(stack, cors_entries, hosts)

@@ -89,3 +89,26 @@ def test_a_mandatory_policy_violation_blocks_up(tmp_path: Path, local_df):
     assert result.returncode != 0
     assert "cors-no-wildcard-origin-in-production" in result.stdout and "mandatory" in result.stdout
     assert local_df.rows() == []  # blocked before any entry was written
+
+
+def test_a_misspelt_key_is_refused_by_name_and_deletes_nothing(cli: PulumiCli, local_df):
+    cli("up", "--yes")
+    before = local_df.rows()
+    assert len(before) == 2
+
+    def misspell(config):
+        config["dreamfactory-infra:corsEntires"] = config.pop("dreamfactory-infra:corsEntries")
+    edit_stack_file(cli, misspell)
+    for command in (("preview", "--diff"), ("up", "--yes")):
+        result = cli(*command, check=False)
+        assert result.returncode != 0
+        output = result.stdout + result.stderr
+        assert "config dreamfactory-infra:corsEntires: unknown key" in output
+        assert "did you mean dreamfactory-infra:corsEntries?" in output
+        assert "to delete" not in output and "deleted" not in output
+    assert local_df.rows() == before  # same rows, same ids
+
+    cli("config", "set", "dreamfactory:timeoutSecond", "5")
+    result = cli("up", "--yes", check=False)
+    assert result.returncode != 0 and "did you mean dreamfactory:timeoutSeconds?" in result.stdout + result.stderr
+    assert local_df.rows() == before

@@ -17,6 +17,8 @@ class Registration:
     inputs: dict
     parent: str
     dependencies: list[str]
+    protect: bool = False
+    retain_on_delete: bool = False
 
 
 class RecordingMocks(pulumi.runtime.Mocks):
@@ -49,7 +51,7 @@ class _RecordingMonitor(MockMonitor):
 
             self.recording.registrations.append(Registration(
                 request.type, request.name, rpc.deserialize_properties(request.object), request.parent,
-                list(request.dependencies)))
+                list(request.dependencies), request.protect, request.retainOnDelete))
         return response
 
 

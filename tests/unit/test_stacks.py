@@ -84,3 +84,71 @@ def test_stack_file_yields_its_resources(path, monkeypatch):
     if stack == "local":
         assert not hosts and config["dreamfactory:url"].startswith("http://127.0.0.1:")
         assert advisories == {("cors-wildcard-origin", "files-readonly")}
+
+
+def run_program(values: dict[str, str], stack: str = "dev") -> "MockRun":
+    """__main__.py under mocks with this stack config; raises what load_settings raises."""
+    run = install_mocks(project=PROJECT, stack=stack, outputs=command_outputs)
+    pulumi.runtime.set_all_config(values, [])
+
+    @pulumi.runtime.test
+    def program():
+        namespace = runpy.run_path(str(ROOT / "__main__.py"))
+        return pulumi.Output.all(*[entry.entry_id for entry in namespace["cors_entries"].values()])
+
+    program()
+    return run
+
+
+LOCAL_VALUES, _ = stack_config(ROOT / "stacks" / "Pulumi.local.yaml")
+
+
+@pytest.mark.parametrize("typo, fixed", [
+    (f"{PROJECT}:corsEntires", f"did you mean {PROJECT}:corsEntries?"),
+    ("dreamfactory:timeoutSecond", "did you mean dreamfactory:timeoutSeconds?"),
+    ("dreamfactory:emial", "did you mean dreamfactory:email?"),
+    (f"{PROJECT}:hostz", f"did you mean {PROJECT}:hosts?"),
+])
+def test_a_misspelt_key_is_refused_by_name_before_any_resource(typo, fixed, monkeypatch):
+    monkeypatch.setenv("DREAMFACTORY_PASSWORD", "test-password")
+    values = dict(LOCAL_VALUES)
+    correct = {f"{PROJECT}:corsEntires": f"{PROJECT}:corsEntries", "dreamfactory:emial": "dreamfactory:email"}.get(typo)
+    values[typo] = values.pop(correct) if correct else "30"
+    with pytest.raises(Exception, match=f"stack 'dev', config {typo}: unknown key") as raised:
+        run_program(values)
+    assert fixed in str(raised.value)
+
+
+def test_a_secret_named_by_a_host_is_a_known_key(monkeypatch):
+    path = ROOT / "stacks" / "Pulumi.dev.yaml"
+    values, config = stack_config(path)
+    monkeypatch.setenv("DREAMFACTORY_PASSWORD", "test-password")
+    secrets = {f"{PROJECT}:{host['privateKeySecret']}" for host in config.get(f"{PROJECT}:hosts", [])}
+    assert secrets  # the dev stack names at least one
+    run_program({**values, **{key: "-----BEGIN OPENSSH PRIVATE KEY----- k" for key in secrets}})
+
+
+def test_a_stack_with_a_dreamfactory_but_no_entry_list_is_refused_and_an_empty_list_is_not(monkeypatch):
+    monkeypatch.setenv("DREAMFACTORY_PASSWORD", "test-password")
+    values = {key: value for key, value in LOCAL_VALUES.items() if key != f"{PROJECT}:corsEntries"}
+    with pytest.raises(Exception, match=rf"config {PROJECT}:corsEntries: missing while dreamfactory:url is set.*"
+                                        r"`corsEntries: \[\]`"):
+        run_program(values)
+    assert run_program({**values, f"{PROJECT}:corsEntries": "[]"}).mocks.registrations == []
+
+
+def test_protect_and_retain_on_delete_reach_the_entry(monkeypatch):
+    monkeypatch.setenv("DREAMFACTORY_PASSWORD", "test-password")
+    entries = json.loads(LOCAL_VALUES[f"{PROJECT}:corsEntries"])
+    entries[0]["protect"], entries[1]["retainOnDelete"] = True, True
+    run = install_mocks(project=PROJECT, stack="dev", outputs=command_outputs)
+    pulumi.runtime.set_all_config({**LOCAL_VALUES, f"{PROJECT}:corsEntries": json.dumps(entries)}, [])
+
+    @pulumi.runtime.test
+    def program():
+        namespace = runpy.run_path(str(ROOT / "__main__.py"))
+        return pulumi.Output.all(*[entry.entry_id for entry in namespace["cors_entries"].values()])
+
+    program()
+    sent = {r.name: (r.protect, r.retain_on_delete) for r in run.mocks.registrations}
+    assert sent == {entries[0]["name"]: (True, False), entries[1]["name"]: (False, True)}
