@@ -9,6 +9,10 @@ effects, and its path and class name are frozen once stacks exist.
   moved, or when an input changed. No SSH.
 - ``create`` / ``update``: run the step scripts that repair the problems (only those), probe again, fail with the
   remaining problems if any. A healthy host gets no command at all.
+
+Two connections: the reads (check, read, the read-ahead) use ``health_connection`` when it is given (a read-only
+identity whose key can only run the installed probe), else the deploy connection; repairs always use the deploy
+connection. So a pull request's preview needs the health key only, and an `up` with only that key fails naming why.
 - ``read`` (refresh): probe, so the outputs are current.
 - ``delete``: nothing; like the steps, the component leaves the host as it is.
 
@@ -33,7 +37,9 @@ from pulumi.output import Unknown
 from .health import Expectations, HostHealth, assess
 from .ssh import CommandResult, SshError, SshSession, SshTarget
 
-CONNECTION_KEYS = ("host", "port", "user", "private_key", "private_key_password", "password", "host_key")
+CONNECTION_KEYS = ("host", "port", "user", "private_key", "private_key_password", "password", "host_key",
+                   "agent_socket_path", "proxy")
+HEALTH_CONNECTION = "health_connection"
 EXPECTATION_KEYS = ("domains", "serve_https", "firewall", "renew_before_days")
 # What the probe found; the outputs report them, and a change of one shows in the preview.
 TRACKED_FACTS = ("cert_name", "serial", "names", "expires_at", "renewal_timer_enabled", "renewal_timer_active",
@@ -43,11 +49,21 @@ FACTS = (*TRACKED_FACTS, "issuer", "days_left", "last_renewal_result", "certbot_
 UNTRACKED_INPUTS = ("probe", "repairs", "owner", "__provider", *FACTS)
 
 
-def _target(props: dict[str, Any]) -> SshTarget:
-    return SshTarget(host=props["host"], port=int(props.get("port") or 22), user=props.get("user") or "root",
-                     private_key=props.get("private_key") or None,
-                     private_key_password=props.get("private_key_password") or None,
-                     password=props.get("password") or None, host_key=props.get("host_key") or None)
+def _target(connection: dict[str, Any], role: str = "connection") -> SshTarget:
+    """The SSH target of a connection as the props hold it (pulumi-command's field names; ``proxy`` nested)."""
+    proxy = connection.get("proxy")
+    return SshTarget(host=connection["host"], port=int(connection.get("port") or 22),
+                     user=connection.get("user") or "root", private_key=connection.get("private_key") or None,
+                     private_key_password=connection.get("private_key_password") or None,
+                     password=connection.get("password") or None, host_key=connection.get("host_key") or None,
+                     agent_socket_path=connection.get("agent_socket_path") or None,
+                     proxy=_target(proxy, f"{role}.proxy") if proxy else None, role=role)
+
+
+def _read_target(props: dict[str, Any]) -> SshTarget:
+    """Where the reads go: the health identity when one is configured, else the deploy connection."""
+    health = props.get(HEALTH_CONNECTION)
+    return _target(health, HEALTH_CONNECTION) if health else _target(props)
 
 
 def _expectations(props: dict[str, Any]) -> Expectations:
@@ -69,8 +85,15 @@ def _tail(text: str, lines: int = 30) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
+def _unknown_inside(value: Any) -> bool:
+    if isinstance(value, dict):
+        return any(_unknown_inside(item) for item in value.values())
+    return isinstance(value, Unknown)
+
+
 def _has_unknowns(props: dict[str, Any]) -> bool:
-    return any(isinstance(props.get(key), Unknown) for key in (*CONNECTION_KEYS, "probe", *EXPECTATION_KEYS))
+    return any(_unknown_inside(props.get(key))
+               for key in (*CONNECTION_KEYS, HEALTH_CONNECTION, "probe", *EXPECTATION_KEYS))
 
 
 def _judge(result: CommandResult, props: dict[str, Any], address: str) -> HostHealth:
@@ -86,7 +109,7 @@ def _run_probe(session: SshSession, props: dict[str, Any]) -> CommandResult:
 
 def _read(props: dict[str, Any]) -> CommandResult:
     """One SSH session that runs the probe."""
-    with SshSession(_target(props)) as session:
+    with SshSession(_read_target(props)) as session:
         return _run_probe(session, props)
 
 
@@ -100,7 +123,7 @@ class _ReadsAhead:
 
     @staticmethod
     def key(props: dict[str, Any]) -> str:
-        identity = {key: props.get(key) for key in (*CONNECTION_KEYS, "probe")}
+        identity = {key: props.get(key) for key in (*CONNECTION_KEYS, HEALTH_CONNECTION, "probe")}
         return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
 
     def start(self, props: dict[str, Any]) -> None:
@@ -145,11 +168,19 @@ class HostHealthProvider(ResourceProvider):
 
     def _observe(self, props: dict[str, Any]) -> HostHealth:
         started = READS_AHEAD.take(props)
-        return _judge(started.result() if started else _read(props), props, _target(props).address)
+        return _judge(started.result() if started else _read(props), props, _read_target(props).address)
 
     def _converge(self, props: dict[str, Any]) -> dict[str, Any]:
-        """Repair what a probe finds, with the steps' own scripts (only those), then report the host."""
-        with SshSession(_target(props)) as session:
+        """Repair what a probe finds, with the steps' own scripts (only those), then report the host. Over the
+        deploy connection: the health identity can only read."""
+        session = SshSession(_target(props))
+        try:
+            session.__enter__()
+        except SshError as exc:
+            raise SshError(f"{props['owner']}: `up` checks and repairs the host over the deploy connection, which "
+                           f"failed: {exc}. A health-only identity can preview, not change the host: run `up` where "
+                           "the deploy key is available (for example loaded into the agent)") from None
+        with session:
             health = self._probe(session, props)
             if health.problems:
                 for step in health.repair_steps:

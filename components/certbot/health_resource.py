@@ -11,20 +11,31 @@ from pulumi_command import remote
 
 from ..dynamic_resources import register
 from .health import Expectations
-from .health_provider import CONNECTION_KEYS, FACTS, HostHealthProvider, HostReadAheadProvider
+from .health_provider import CONNECTION_KEYS, FACTS, HEALTH_CONNECTION, HostHealthProvider, HostReadAheadProvider
 
 SECRET_KEYS = ["private_key", "private_key_password", "password"]
+# Nested connections (a bastion, the health identity) are kept secret whole, as pulumi-command keeps `connection`.
+NESTED_CONNECTIONS = ["proxy", HEALTH_CONNECTION]
 
 
-def _connection_props(connection: remote.ConnectionArgs) -> dict:
+def _connection_props(connection: remote.ConnectionArgs | remote.ProxyConnectionArgs) -> dict:
+    """pulumi-command's connection fields, the bastion hop nested; secrets secret whether or not the caller made
+    them so."""
     props: dict = {key: getattr(connection, key, None) for key in CONNECTION_KEYS}
-    # Secret whether or not the caller made them so, as pulumi-command does with the whole connection.
     props.update({key: pulumi.Output.secret(props[key]) for key in SECRET_KEYS if props[key] is not None})
+    proxy = props.get("proxy")
+    props["proxy"] = pulumi.Output.secret(_connection_props(proxy)) if proxy is not None else None
     return props
 
 
+def _connections(connection: remote.ConnectionArgs, health_connection: Optional[remote.ConnectionArgs]) -> dict:
+    health = None if health_connection is None else pulumi.Output.secret(_connection_props(health_connection))
+    return {**_connection_props(connection), HEALTH_CONNECTION: health}
+
+
 def _secret_outputs(opts: Optional[pulumi.ResourceOptions]) -> pulumi.ResourceOptions:
-    return pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(additional_secret_outputs=SECRET_KEYS))
+    return pulumi.ResourceOptions.merge(
+        opts, pulumi.ResourceOptions(additional_secret_outputs=[*SECRET_KEYS, *NESTED_CONNECTIONS]))
 
 
 class HostHealthCheck(Resource, module="certbot", name="HostHealthCheck"):
@@ -42,10 +53,11 @@ class HostHealthCheck(Resource, module="certbot", name="HostHealthCheck"):
     https_verified: pulumi.Output[bool]
     problems: pulumi.Output[list]
 
-    def __init__(self, resource_name: str, *, connection: remote.ConnectionArgs, owner: str,
-                 expectations: Expectations, probe: pulumi.Input[str], repairs: dict[str, pulumi.Input[str]],
+    def __init__(self, resource_name: str, *, connection: remote.ConnectionArgs,
+                 health_connection: Optional[remote.ConnectionArgs], owner: str, expectations: Expectations,
+                 probe: pulumi.Input[str], repairs: dict[str, pulumi.Input[str]],
                  opts: Optional[pulumi.ResourceOptions] = None) -> None:
-        props = _connection_props(connection)
+        props = _connections(connection, health_connection)
         props.update(owner=owner, probe=probe, repairs=repairs, domains=list(expectations.domains),
                      serve_https=expectations.serve_https, firewall=expectations.firewall,
                      renew_before_days=expectations.renew_before_days)
@@ -57,9 +69,10 @@ class HostReadAhead(Resource, module="certbot", name="HostReadAhead"):
     """Starts the health check's read of an existing host at preview, before the steps and the other hosts'
     registrations, so that a preview reads all hosts at once (the engine calls Check one resource at a time)."""
 
-    def __init__(self, resource_name: str, *, connection: remote.ConnectionArgs, owner: str, probe: pulumi.Input[str],
+    def __init__(self, resource_name: str, *, connection: remote.ConnectionArgs,
+                 health_connection: Optional[remote.ConnectionArgs], owner: str, probe: pulumi.Input[str],
                  opts: Optional[pulumi.ResourceOptions] = None) -> None:
         # Only at preview: in `up`, the health check must read the host after this run's steps, not before.
-        props = {**_connection_props(connection), "owner": owner, "probe": probe,
+        props = {**_connections(connection, health_connection), "owner": owner, "probe": probe,
                  "enabled": pulumi.runtime.is_dry_run()}
         register(self, self._resource_type_name, resource_name, props, HostReadAheadProvider, _secret_outputs(opts))

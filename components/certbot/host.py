@@ -11,8 +11,8 @@ from pulumi_command import remote
 
 from .health import Expectations, days_until
 from .health_resource import HostHealthCheck, HostReadAhead
-from .scripts import HEALTH_PROBE, as_remote_command, parse_outputs, render_script, steps_for
-from .spec import CertbotConfigError, CertbotSpec, build_spec, validate_host
+from .scripts import HEALTH_IDENTITY, HEALTH_PROBE, as_remote_command, parse_outputs, render_script, steps_for
+from .spec import DEFAULT_HEALTH_USER, CertbotConfigError, CertbotSpec, build_spec, validate_host
 
 
 def _plain(value: object, default: object, field: str) -> object:
@@ -71,46 +71,52 @@ class CertbotHost(pulumi.ComponentResource):
         verify_dns: bool = True,
         block_other_services: bool = False,
         renew_before_days: int = 30,
+        health_public_key: Optional[str] = None,
+        health_connection: Optional[remote.ConnectionArgs] = None,
         opts: Optional[pulumi.ResourceOptions] = None,
     ) -> None:
         # Validate everything before registering anything: bad input must not reach a host.
-        for unsupported in ("proxy", "agent_socket_path"):
-            if getattr(connection, unsupported, None) is not None:
-                raise CertbotConfigError(
-                    f"CertbotHost argument 'connection.{unsupported}': not supported yet by the health check, which "
-                    "reads the host over its own SSH connection at every preview; connect directly (with "
-                    "private_key or password), or run the preview from a machine that reaches the host")
+        health_user = DEFAULT_HEALTH_USER if health_connection is None else \
+            _plain(health_connection.user, DEFAULT_HEALTH_USER, "health_connection.user")
         spec = build_spec(
             domains=domains, email=email, agree_tos=agree_tos, cert_name=cert_name, os_family=os_family,
             web_server=web_server, webroot_path=webroot_path, install_certificate=install_certificate,
             firewall=firewall, staging=staging, eff_email=eff_email, acme_server=acme_server,
             acme_ca_bundle=acme_ca_bundle, extra_ports=extra_ports, upgrade_system=upgrade_system,
             verify_dns=verify_dns, block_other_services=block_other_services, owner=resource_name,
-            renew_before_days=renew_before_days,
+            renew_before_days=renew_before_days, health_public_key=health_public_key, health_user=health_user,
             ssh_port=_plain(connection.port, 22, "connection.port"),
             user=_plain(connection.user, "root", "connection.user"),
             host=None if isinstance(connection.host, pulumi.Output) else connection.host,
         )
         # Registered as the component's inputs so that policy packs can check them (policy/rules.py).
         policy_view = {"domains": list(spec.domains), "web_server": spec.web_server, "staging": spec.staging,
-                       "acme_server": spec.acme_server, "host_key_pinned": connection.host_key is not None}
+                       "acme_server": spec.acme_server, "host_key_pinned": connection.host_key is not None,
+                       "health_identity": spec.health_public_key is not None,
+                       "private_key_in_config": any(c is not None and c.private_key is not None
+                                                    for c in (connection, connection.proxy, health_connection))}
         super().__init__("dreamfactory:certbot:CertbotHost", resource_name, policy_view, opts)
         if connection.host_key is None:
             pulumi.log.warn(f"{resource_name}: no connection.host_key, so the host's SSH key is not verified; "
                             "pin it (ssh-keyscan over a trusted path) for production", resource=self)
 
         probe = _script(HEALTH_PROBE, spec, connection.host)
-        HostReadAhead(f"{resource_name}-health-read-ahead", connection=connection, owner=resource_name,
-                           probe=probe, opts=pulumi.ResourceOptions(parent=self))
+        HostReadAhead(f"{resource_name}-health-read-ahead", connection=connection,
+                      health_connection=health_connection, owner=resource_name, probe=probe,
+                      opts=pulumi.ResourceOptions(parent=self))
         commands: dict[str, remote.Command] = {}
         previous: Optional[remote.Command] = None
         for step in steps_for(spec):
             # The renewal check must run again whenever a new certificate was issued.
             triggers = [_stdout_value(commands["certificate"], "serial")] if step == "renewal" else None
+            # The health identity's delete (health_public_key removed) removes what its create installed.
+            removal = _script(step, replace(spec, health_public_key=None), connection.host) \
+                if step == HEALTH_IDENTITY else None
             previous = commands[step] = remote.Command(
                 f"{resource_name}-{step}",
                 connection=connection,
                 create=_script(step, spec, connection.host),
+                delete=removal,
                 triggers=triggers,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[previous] if previous else None),
             )
@@ -119,10 +125,11 @@ class CertbotHost(pulumi.ComponentResource):
         health = HostHealthCheck(
             f"{resource_name}-health",
             connection=connection,
+            health_connection=health_connection,
             owner=resource_name,
             expectations=Expectations.from_spec(spec),
             probe=probe,
-            repairs={step: command.create for step, command in commands.items()},
+            repairs={step: command.create for step, command in commands.items() if step != HEALTH_IDENTITY},
             opts=pulumi.ResourceOptions(parent=self, depends_on=[previous]),
         )
         # The provider cannot reach the engine's log (pulumi/pulumi#20409), so the program says what the preview

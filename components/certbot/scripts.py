@@ -15,6 +15,7 @@ from typing import Optional, Sequence
 from .spec import CertbotSpec
 
 STEPS = ("firewall", "snapd", "certbot", "certificate", "renewal")
+HEALTH_IDENTITY = "health-identity"  # a step only when health_public_key is set; its delete removes what it installed
 HEALTH_PROBE = "health"
 LETS_ENCRYPT_PRODUCTION = "https://acme-v02.api.letsencrypt.org/directory"
 RENEWAL_TIMER = "snap.certbot.renew.timer"
@@ -36,6 +37,7 @@ PREAMBLE = _body("preamble")
 BODIES = {"firewall": _body("firewall"), "snapd": _body("snapd"), "certbot": _body("certbot"),
           "certificate": _body("certbot_helpers") + _body("lineage") + _body("certificate"),
           "renewal": _body("certbot_helpers") + _body("lineage") + _body("renewal"),
+          HEALTH_IDENTITY: _body("health_identity"),
           # Not a step: the read-only health probe (health.py judges what it prints).
           HEALTH_PROBE: _body("lineage") + _body("health")}
 
@@ -87,6 +89,13 @@ def _variables(step: str, spec: CertbotSpec) -> list[str]:
             _assign("LEGACY_DEPLOY_HOOK", LEGACY_DEPLOY_HOOK),
             _assign("RENEW_BEFORE_DAYS", spec.renew_before_days),
         ]
+    elif step == HEALTH_IDENTITY:
+        lines += [
+            _assign("HEALTH_USER", spec.health_user),
+            _assign("HEALTH_PUBLIC_KEY", spec.health_public_key),
+            # The probe it installs, values baked in; nothing of it depends on the connection's address.
+            _assign("PROBE_SCRIPT", render_script(HEALTH_PROBE, spec) if spec.health_public_key else None),
+        ]
     return lines
 
 
@@ -112,8 +121,10 @@ def as_remote_command(script: str, sudo: bool) -> str:
 
 
 def steps_for(spec: CertbotSpec) -> tuple[str, ...]:
-    """The steps to run, in order; firewall="none" drops the firewall step."""
-    return tuple(step for step in STEPS if step != "firewall" or spec.firewall != "none")
+    """The steps to run, in order; firewall="none" drops the firewall step, health_public_key adds the health
+    identity."""
+    steps = tuple(step for step in STEPS if step != "firewall" or spec.firewall != "none")
+    return (*steps, HEALTH_IDENTITY) if spec.health_public_key else steps
 
 
 def parse_outputs(stdout: Optional[str]) -> dict[str, str]:

