@@ -1,7 +1,6 @@
 """Composition root: stack settings -> CORS entries and Certbot hosts -> exports. Nothing else lives here."""
 
 import pulumi
-from pulumi_command import remote
 
 from components.certbot import CertbotHost
 from components.dreamfactory import CorsEntry
@@ -13,12 +12,8 @@ cors_entries = {entry.name: CorsEntry(entry.name, **entry.arguments, opts=entry.
                 for entry in settings.cors_entries}
 
 hosts = {
-    host.name: CertbotHost(
-        host.name,
-        connection=remote.ConnectionArgs(host=host.host, port=host.port, user=host.user,
-                                         private_key=host.private_key, host_key=host.host_key),
-        **host.arguments,
-    )
+    host.name: CertbotHost(host.name, connection=host.connection_args(),
+                           health_connection=host.health_connection_args(), **host.arguments)
     for host in settings.hosts
 }
 

@@ -5,13 +5,16 @@ Project keys (namespace = the Pulumi project name):
     corsEntries: list of {name, path, origins, methods, headers, exposedHeaders, maxAge,
                           supportsCredentials, enabled, description, adoptExisting, verifyPreflight,
                           probePath}
-    hosts:       list of {name, host, port, user, privateKeySecret, hostKey, osFamily, domains, email,
-                          agreeTos, webServer, webrootPath, installCertificate, firewall, staging, effEmail,
-                          acmeServer, acmeCaBundle, certName, extraPorts, upgradeSystem, verifyDns,
-                          blockOtherServices, renewBeforeDays}
+    hosts:       list of {name, host, port, user, privateKeySecret | agentSocket, hostKey, proxy, healthPublicKey,
+                          health, osFamily, domains, email, agreeTos, webServer, webrootPath, installCertificate,
+                          firewall, staging, effEmail, acmeServer, acmeCaBundle, certName, extraPorts,
+                          upgradeSystem, verifyDns, blockOtherServices, renewBeforeDays}
+                 proxy:  {host, port, user, hostKey, privateKeySecret | agentSocket}   (one bastion hop)
+                 health: {user, privateKeySecret | agentSocket}   (the read-only identity's connection)
 
 ``privateKeySecret`` names another config key of this project that holds the SSH private key as a secret
 (``pulumi config set --secret sshKeyDf1 < key``), so the host list itself stays readable in reviews.
+``agentSocket`` instead names the socket of an SSH agent holding the key: then no key is in config or state.
 The ``dreamfactory:*`` connection keys are read by the provider's ``configure()``; here they are only checked
 to exist, so that a missing URL fails the preview instead of the first API call.
 
@@ -29,7 +32,9 @@ from typing import Any, Callable, Iterable, Mapping, Optional
 
 import pulumi
 
-from components.certbot.spec import CertbotConfigError, build_spec
+from pulumi_command import remote
+
+from components.certbot.spec import DEFAULT_HEALTH_USER, CertbotConfigError, build_spec
 from components.dreamfactory import cors_schema
 from components.dreamfactory.client import CONFIG_KEYS as CONNECTION_KEYS, ConnectionSettings
 from components.dreamfactory.errors import ConfigurationError
@@ -46,7 +51,8 @@ CORS_KEYS = {
 CORS_OPTION_KEYS = ("protect", "retainOnDelete")
 PROJECT_KEYS = ("corsEntries", "hosts")
 HOST_KEYS = {
-    "name": None, "host": None, "port": None, "user": None, "privateKeySecret": None, "hostKey": None,
+    "name": None, "host": None, "port": None, "user": None, "privateKeySecret": None, "agentSocket": None,
+    "hostKey": None, "proxy": None, "health": None, "healthPublicKey": "health_public_key",
     "osFamily": "os_family", "domains": "domains", "email": "email", "agreeTos": "agree_tos",
     "webServer": "web_server", "webrootPath": "webroot_path", "installCertificate": "install_certificate",
     "firewall": "firewall", "staging": "staging", "effEmail": "eff_email", "acmeServer": "acme_server",
@@ -54,6 +60,8 @@ HOST_KEYS = {
     "upgradeSystem": "upgrade_system", "verifyDns": "verify_dns", "blockOtherServices": "block_other_services",
     "renewBeforeDays": "renew_before_days",
 }
+PROXY_KEYS = ("host", "port", "user", "hostKey", "privateKeySecret", "agentSocket")
+HEALTH_KEYS = ("user", "privateKeySecret", "agentSocket")
 _NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 _CAMEL = {snake: camel for camel, snake in {**CORS_KEYS, **{k: v for k, v in HOST_KEYS.items() if v}}.items()}
 
@@ -76,14 +84,37 @@ class CorsEntrySettings:
 
 
 @dataclass(frozen=True)
-class HostSettings:
-    name: str
+class SshSettings:
+    """One SSH hop: where, as whom, and how it authenticates (a private key from a secret, or an agent socket)."""
+
     host: str
     port: int
     user: str
-    private_key: pulumi.Output[str]
     host_key: Optional[str]
-    arguments: dict[str, Any]  # CertbotHost keyword arguments besides connection
+    private_key: Optional[pulumi.Output[str]] = None
+    agent_socket: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class HostSettings:
+    name: str
+    connection: SshSettings
+    proxy: Optional[SshSettings]  # one bastion hop
+    health: Optional[SshSettings]  # the read-only health identity's connection (same host, port and host key)
+    arguments: dict[str, Any]  # CertbotHost keyword arguments besides the connections
+
+    def connection_args(self) -> remote.ConnectionArgs:
+        return self._args(self.connection)
+
+    def health_connection_args(self) -> Optional[remote.ConnectionArgs]:
+        return None if self.health is None else self._args(self.health)
+
+    def _args(self, hop: SshSettings) -> remote.ConnectionArgs:
+        proxy = None if self.proxy is None else remote.ProxyConnectionArgs(
+            host=self.proxy.host, port=self.proxy.port, user=self.proxy.user, host_key=self.proxy.host_key,
+            private_key=self.proxy.private_key, agent_socket_path=self.proxy.agent_socket)
+        return remote.ConnectionArgs(host=hop.host, port=hop.port, user=hop.user, host_key=hop.host_key,
+                                     private_key=hop.private_key, agent_socket_path=hop.agent_socket, proxy=proxy)
 
 
 @dataclass(frozen=True)
@@ -149,37 +180,96 @@ def parse_cors_entries(stack: str, key: str, raw: Any) -> tuple[CorsEntrySetting
     return tuple(entries)
 
 
-def parse_hosts(stack: str, key: str, raw: Any, secret: Callable[[str], Optional[pulumi.Output[str]]]) -> tuple[HostSettings, ...]:
+Secret = Callable[[str], Optional[pulumi.Output[str]]]
+
+
+def _auth(stack: str, where: str, item: Mapping[str, Any], secret: Secret) -> tuple[Optional[pulumi.Output[str]], Optional[str]]:
+    """A hop's key: from the secret ``privateKeySecret`` names, or an agent at ``agentSocket`` (one of the two)."""
+    key_name, socket = item.get("privateKeySecret"), item.get("agentSocket")
+    if key_name is not None and socket is not None:
+        raise _error(stack, f"{where}.agentSocket", "set privateKeySecret or agentSocket, not both")
+    if socket is not None:
+        if not isinstance(socket, str) or not socket.startswith("/") or any(c.isspace() for c in socket):
+            raise _error(stack, f"{where}.agentSocket", "must be the absolute path of an SSH agent's socket, e.g. "
+                                                        "$SSH_AUTH_SOCK after eval $(ssh-agent) and ssh-add")
+        return None, socket
+    if not isinstance(key_name, str) or not key_name:
+        raise _error(stack, f"{where}.privateKeySecret", "required (or agentSocket): the name of a secret config key "
+                                                         "holding the SSH private key (pulumi config set --secret "
+                                                         "<name> < key)")
+    private_key = secret(key_name)
+    if private_key is None:
+        raise _error(stack, f"{where}.privateKeySecret", f"config key {key_name!r} is not set; run: "
+                                                         f"pulumi config set --secret {key_name} < ~/.ssh/id_ed25519")
+    return private_key, None
+
+
+def _host_key(stack: str, where: str, item: Mapping[str, Any]) -> Optional[str]:
+    host_key = item.get("hostKey")
+    if host_key is not None and (not isinstance(host_key, str) or len(host_key.split()) < 2 or "\n" in host_key):
+        raise _error(stack, f"{where}.hostKey", "must be an authorized_keys-format public key, e.g. the output "
+                                                "of ssh-keyscan -t ed25519 <host> without the host name")
+    return host_key
+
+
+def _address(stack: str, where: str, item: Mapping[str, Any]) -> str:
+    address = item.get("host")
+    if not isinstance(address, str) or not address or any(c.isspace() for c in address):
+        raise _error(stack, f"{where}.host", "required: the address or DNS name SSH connects to")
+    return address
+
+
+def _proxy(stack: str, where: str, raw: Any, secret: Secret) -> Optional[SshSettings]:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise _error(stack, where, "must be an object: {host, port, user, hostKey, agentSocket | privateKeySecret}")
+    _check_keys(stack, where, raw, dict.fromkeys(PROXY_KEYS))
+    port, user = raw.get("port", 22), raw.get("user", "root")
+    if isinstance(port, bool) or not isinstance(port, (int, float)) or not 0 < port < 65536:
+        raise _error(stack, f"{where}.port", f"{port!r} is not a TCP port")
+    if not isinstance(user, str) or not user or any(c.isspace() for c in user):
+        raise _error(stack, f"{where}.user", f"{user!r} is not a user name")
+    private_key, socket = _auth(stack, where, raw, secret)
+    return SshSettings(_address(stack, where, raw), int(port), user, _host_key(stack, where, raw), private_key, socket)
+
+
+def _health(stack: str, where: str, raw: Any, target: SshSettings, secret: Secret) -> Optional[SshSettings]:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise _error(stack, where, "must be an object: {user, agentSocket | privateKeySecret}")
+    _check_keys(stack, where, raw, dict.fromkeys(HEALTH_KEYS))
+    private_key, socket = _auth(stack, where, raw, secret)
+    return SshSettings(target.host, target.port, raw.get("user", DEFAULT_HEALTH_USER), target.host_key, private_key,
+                       socket)
+
+
+def parse_hosts(stack: str, key: str, raw: Any, secret: Secret) -> tuple[HostSettings, ...]:
     hosts, names = [], set()
     for index, item in enumerate(_list_of_items(stack, key, raw)):
         where = f"{key}[{index}]"
         _check_keys(stack, where, item, HOST_KEYS)
         name = _name(stack, where, item, names)
-        address = item.get("host")
-        if not isinstance(address, str) or not address or any(c.isspace() for c in address):
-            raise _error(stack, f"{where}.host", "required: the address or DNS name SSH connects to")
+        address = _address(stack, where, item)
         port, user = item.get("port", 22), item.get("user", "root")
-        key_name = item.get("privateKeySecret")
-        if not isinstance(key_name, str) or not key_name:
-            raise _error(stack, f"{where}.privateKeySecret", "required: the name of a secret config key holding the "
-                                                             "SSH private key (pulumi config set --secret <name> < key)")
-        private_key = secret(key_name)
-        if private_key is None:
-            raise _error(stack, f"{where}.privateKeySecret", f"config key {key_name!r} is not set; run: "
-                                                             f"pulumi config set --secret {key_name} < ~/.ssh/id_ed25519")
-        host_key = item.get("hostKey")
-        if host_key is not None and (not isinstance(host_key, str) or len(host_key.split()) < 2):
-            raise _error(stack, f"{where}.hostKey", "must be an authorized_keys-format public key, e.g. the output "
-                                                    "of ssh-keyscan -t ed25519 <host> without the host name")
+        private_key, socket = _auth(stack, where, item, secret)
+        host_key = _host_key(stack, where, item)
         arguments = {snake: item[camel] for camel, snake in HOST_KEYS.items() if snake and camel in item}
+        health_item = item.get("health")
+        health_user = health_item.get("user", DEFAULT_HEALTH_USER) if isinstance(health_item, dict) else DEFAULT_HEALTH_USER
         try:
-            build_spec(ssh_port=port, user=user, host=address, **{"agree_tos": False, **arguments})
+            build_spec(ssh_port=port, user=user, host=address, health_user=health_user,
+                       **{"agree_tos": False, **arguments})
         except CertbotConfigError as exc:
             field = re.search(r"argument '([^']+)'", str(exc))
             camel = _CAMEL.get(field.group(1), field.group(1)) if field else "?"
-            camel = {"connection.port": "port", "connection.user": "user", "connection.host": "host"}.get(camel, camel)
+            camel = {"connection.port": "port", "connection.user": "user", "connection.host": "host",
+                     "health_connection.user": "health.user"}.get(camel, camel)
             raise _error(stack, f"{where}.{camel}", str(exc).split(": ", 1)[-1]) from None
-        hosts.append(HostSettings(name, address, int(port), user, private_key, host_key, arguments))
+        connection = SshSettings(address, int(port), user, host_key, private_key, socket)
+        hosts.append(HostSettings(name, connection, _proxy(stack, f"{where}.proxy", item.get("proxy"), secret),
+                                  _health(stack, f"{where}.health", health_item, connection, secret), arguments))
     return tuple(hosts)
 
 
@@ -205,11 +295,21 @@ def _unknown_key(full_key: str, known: list[str]) -> str:
                                            else f"known keys: {', '.join(known)}") + ")"
 
 
+def _named_secrets(host_items: Any) -> list[str]:
+    """The config keys the hosts name as secrets (``privateKeySecret`` of a host, its bastion, its health identity)."""
+    names = []
+    for item in host_items or ():
+        for hop in (item, item.get("proxy"), item.get("health")) if isinstance(item, dict) else ():
+            if isinstance(hop, dict) and isinstance(hop.get("privateKeySecret"), str):
+                names.append(hop["privateKeySecret"])
+    return names
+
+
 def check_config_keys(stack: str, project: str, keys: Iterable[str], host_items: Any) -> None:
     """Every key of the project's namespace and of ``dreamfactory:`` is one this program reads: the project's lists,
     the secrets the hosts name (``privateKeySecret``), and the DreamFactory connection keys."""
-    secrets = [item.get("privateKeySecret") for item in host_items or () if isinstance(item, dict)]
-    known = {project: [*PROJECT_KEYS, *(name for name in secrets if isinstance(name, str))],
+    secrets = _named_secrets(host_items)
+    known = {project: [*PROJECT_KEYS, *secrets],
              "dreamfactory": list(CONNECTION_KEYS)}
     unknown = [_unknown_key(full_key, known[namespace]) for full_key in sorted(keys)
                for namespace, _, key in [full_key.partition(":")] if namespace in known and key not in known[namespace]]

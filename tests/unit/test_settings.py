@@ -46,10 +46,27 @@ def test_bad_cors_entries(items, where, words):
 def test_valid_host():
     [host] = parse_hosts("dev", "hosts", [{**HOST, "user": "deploy", "port": 2222, "webServer": "apache",
                                             "verifyDns": False, "blockOtherServices": True}], secret)
-    assert (host.name, host.host, host.port, host.user) == ("df-1", "203.0.113.10", 2222, "deploy")
+    assert (host.name, host.connection.host, host.connection.port, host.connection.user) == (
+        "df-1", "203.0.113.10", 2222, "deploy")
     assert host.arguments["web_server"] == "apache" and host.arguments["agree_tos"] is True
     assert host.arguments["verify_dns"] is False and host.arguments["block_other_services"] is True
-    assert isinstance(host.private_key, pulumi.Output)
+    assert isinstance(host.connection.private_key, pulumi.Output) and host.proxy is None and host.health is None
+
+
+def test_a_host_through_a_bastion_with_agents_and_a_health_identity():
+    item = {**{k: v for k, v in HOST.items() if k != "privateKeySecret"}, "user": "deploy",
+            "agentSocket": "/run/deploy-agent.sock", "hostKey": "ssh-ed25519 AAAAtarget",
+            "proxy": {"host": "bastion.example.com", "user": "jump", "agentSocket": "/run/deploy-agent.sock",
+                      "hostKey": "ssh-ed25519 AAAAbastion"},
+            "healthPublicKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHealth",
+            "health": {"agentSocket": "/run/health-agent.sock"}}
+    [host] = parse_hosts("prod", "hosts", [item], secret)
+    deploy, health = host.connection_args(), host.health_connection_args()
+    assert deploy.private_key is None and deploy.agent_socket_path == "/run/deploy-agent.sock"
+    assert deploy.proxy.host == "bastion.example.com" and deploy.proxy.host_key == "ssh-ed25519 AAAAbastion"
+    assert health.user == "dreamfactory-health" and health.agent_socket_path == "/run/health-agent.sock"
+    assert (health.host, health.host_key, health.proxy.user) == (deploy.host, "ssh-ed25519 AAAAtarget", "jump")
+    assert host.arguments["health_public_key"] == "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHealth"
 
 
 @pytest.mark.parametrize(
@@ -68,6 +85,15 @@ def test_valid_host():
         ({**HOST, "host": "203.0.113.10;reboot"}, "hosts[0].host", "DNS name or an IP address"),
         ({**HOST, "verifyDns": "no"}, "hosts[0].verifyDns", "True or False"),
         ({**HOST, "blockOtherServices": 1}, "hosts[0].blockOtherServices", "True or False"),
+        ({**HOST, "agentSocket": "/run/agent.sock"}, "hosts[0].agentSocket", "not both"),
+        ({**{k: v for k, v in HOST.items() if k != "privateKeySecret"}, "agentSocket": "agent.sock"},
+         "hosts[0].agentSocket", "absolute path"),
+        ({**HOST, "proxy": {"host": "bastion", "agentSocket": "/a", "hostkey": "x"}}, "hosts[0].proxy.hostkey",
+         "did you mean 'hostKey'"),
+        ({**HOST, "proxy": {"host": "bastion"}}, "hosts[0].proxy.privateKeySecret", "agentSocket"),
+        ({**HOST, "proxy": "bastion:22"}, "hosts[0].proxy", "must be an object"),
+        ({**HOST, "health": {"user": "root", "agentSocket": "/a"}}, "hosts[0].health.user", "other than root"),
+        ({**HOST, "healthPublicKey": "ssh-ed25519"}, "hosts[0].healthPublicKey", "public key line"),
     ],
 )
 def test_bad_hosts(item, where, words):
