@@ -273,9 +273,12 @@ def parse_hosts(stack: str, key: str, raw: Any, secret: Secret) -> tuple[HostSet
     return tuple(hosts)
 
 
-def check_dreamfactory_connection(stack: str, config: pulumi.Config, environ: Mapping[str, str]) -> None:
-    """At preview, the same validation the provider's configure() applies (ConnectionSettings), so a missing URL
-    or missing credentials fail before any resource is registered. Secrets are only checked for presence."""
+def check_dreamfactory_connection(stack: str, config: pulumi.Config, environ: Mapping[str, str],
+                                  preview: bool = False) -> None:
+    """Before any resource is registered, the validation the provider's configure() applies (ConnectionSettings),
+    so a missing URL fails here instead of at the first API call. A preview makes no request (check and diff read
+    nothing), so it needs no credentials: a pull request's preview runs without the DreamFactory password, and is
+    told once that refresh and up need them. Secrets are only checked for presence."""
     def get(full_key: str) -> Optional[str]:
         key = full_key.split(":", 1)[1]
         if key in SECRET_CONNECTION_KEYS:
@@ -283,9 +286,13 @@ def check_dreamfactory_connection(stack: str, config: pulumi.Config, environ: Ma
         return config.get(key)
 
     try:
-        ConnectionSettings.from_config(get, environ)
+        settings = ConnectionSettings.from_config(get, environ, require_credentials=not preview)
     except ConfigurationError as exc:
         raise _error(stack, "dreamfactory:*", str(exc)) from None
+    if not settings.has_credentials:
+        pulumi.log.warn(f"stack {stack!r}: no DreamFactory credentials (dreamfactory:password or sessionToken, or "
+                        "DREAMFACTORY_PASSWORD / DREAMFACTORY_SESSION_TOKEN): this preview needs none, but refresh "
+                        "and up do")
 
 
 def _unknown_key(full_key: str, known: list[str]) -> str:
@@ -345,5 +352,5 @@ def load_settings() -> Settings:
     cors_entries = parse_cors_entries(stack, "corsEntries", project.get_object("corsEntries"))
     hosts = parse_hosts(stack, "hosts", host_items, project.get_secret)
     if cors_entries:
-        check_dreamfactory_connection(stack, pulumi.Config("dreamfactory"), os.environ)
+        check_dreamfactory_connection(stack, pulumi.Config("dreamfactory"), os.environ, pulumi.runtime.is_dry_run())
     return Settings(stack, cors_entries, hosts)

@@ -69,6 +69,8 @@ class ConnectionSettings:
     timeout_seconds: float = 30.0
     max_retries: int = 4
     backoff_seconds: float = 0.5
+    # False only where no request is made (a preview's check): the URL and formats are still checked.
+    require_credentials: bool = field(default=True, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         problems = []
@@ -80,7 +82,7 @@ class ConnectionSettings:
             )
         elif parts.query or parts.fragment or parts.username:
             problems.append("dreamfactory:url must not carry credentials, a query or a fragment")
-        if not self.session_token and not self.can_login:
+        if self.require_credentials and not self.has_credentials:
             problems.append(
                 "no DreamFactory credentials: set dreamfactory:email (or dreamfactory:username) and "
                 "dreamfactory:password (secret), or dreamfactory:sessionToken (secret), or the DREAMFACTORY_* "
@@ -90,6 +92,10 @@ class ConnectionSettings:
             problems.append("dreamfactory:timeoutSeconds must be a number of seconds greater than 0")
         if problems:
             raise ConfigurationError("; ".join(problems))
+
+    @property
+    def has_credentials(self) -> bool:
+        return bool(self.session_token) or self.can_login
 
     @property
     def can_login(self) -> bool:
@@ -115,7 +121,7 @@ class ConnectionSettings:
 
     @classmethod
     def from_config(
-        cls, get: Callable[[str], Optional[str]], environ: Mapping[str, str]
+        cls, get: Callable[[str], Optional[str]], environ: Mapping[str, str], *, require_credentials: bool = True
     ) -> "ConnectionSettings":
         """Read ``dreamfactory:<key>`` through ``get``; environment variables fill what config leaves empty."""
         values: dict[str, Optional[str]] = {}
@@ -134,6 +140,7 @@ class ConnectionSettings:
             verify_tls=_parse_bool("dreamfactory:verifyTls", values["verifyTls"], default=True),
             ca_bundle=values["caBundle"],
             timeout_seconds=_parse_seconds("dreamfactory:timeoutSeconds", values["timeoutSeconds"], default=30.0),
+            require_credentials=require_credentials,
         )
 
 

@@ -112,3 +112,20 @@ def test_a_misspelt_key_is_refused_by_name_and_deletes_nothing(cli: PulumiCli, l
     result = cli("up", "--yes", check=False)
     assert result.returncode != 0 and "did you mean dreamfactory:timeoutSeconds?" in result.stdout + result.stderr
     assert local_df.rows() == before
+
+
+def test_a_preview_needs_no_dreamfactory_credentials_and_up_still_does(tmp_path: Path, local_df, monkeypatch):
+    for name in ("DREAMFACTORY_PASSWORD", "DREAMFACTORY_SESSION_TOKEN", "DREAMFACTORY_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    cli = PulumiCli(copy_project(tmp_path / "project"), tmp_path)
+    cli.init()
+    cli("config", "set", "dreamfactory:url", local_df.url)
+    preview = cli("preview", "--diff")
+    assert "+ 3 to create" in preview.stdout
+    said = preview.stdout + preview.stderr
+    assert "no DreamFactory credentials" in said and "this preview needs none, but refresh and up do" in said
+    assert local_df.requests_log() == []  # a preview asks DreamFactory nothing
+
+    up = cli("up", "--yes", check=False)
+    assert up.returncode != 0 and "no DreamFactory credentials: set dreamfactory:email" in up.stdout + up.stderr
+    assert local_df.rows() == []
