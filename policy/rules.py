@@ -1,7 +1,8 @@
 """The policy pack's rules as plain functions of (resource type, props, stack): unit-testable without an engine.
 
 Props are what the resources register: CorsEntry keeps its snake_case argument names; CertbotHost registers
-domains, web_server, staging, acme_server and host_key_pinned for exactly these checks.
+domains, web_server, staging, acme_server, host_key_pinned, health_identity and private_key_in_config for exactly
+these checks.
 """
 
 from __future__ import annotations
@@ -53,6 +54,20 @@ def unpinned_host_key(resource_type: str, props: Mapping[str, Any], stack: str) 
     return None
 
 
+def no_health_identity_in_production(resource_type: str, props: Mapping[str, Any], stack: str) -> Optional[str]:
+    if resource_type == CERTBOT_HOST and is_production(stack) and not props.get("health_identity"):
+        return ("no healthPublicKey: pull-request previews of this production stack must read the host with the "
+                "deploy key (root through sudo); install the read-only health identity and give previews only its key")
+    return None
+
+
+def private_key_in_production_config(resource_type: str, props: Mapping[str, Any], stack: str) -> Optional[str]:
+    if resource_type == CERTBOT_HOST and is_production(stack) and props.get("private_key_in_config"):
+        return ("an SSH private key is stored in the stack config (privateKeySecret): anyone who can decrypt the "
+                "stack's secrets has it, and the steps keep it in state; load it into an ssh-agent and set agentSocket")
+    return None
+
+
 # (name, description, rule, enforcement) in the order the pack lists them.
 RULES = (
     ("cors-no-wildcard-origin-with-credentials", "No CORS entry allows any origin with credentials",
@@ -64,4 +79,8 @@ RULES = (
     ("certbot-production-ca-in-production", "Hosts on prod* stacks use Let's Encrypt production",
      untrusted_ca_in_production, "mandatory"),
     ("certbot-pinned-host-key", "Hosts pin their SSH host key", unpinned_host_key, "advisory"),
+    ("certbot-health-identity-in-production", "Hosts on prod* stacks have a read-only health identity",
+     no_health_identity_in_production, "advisory"),
+    ("certbot-agent-not-config-key-in-production", "Hosts on prod* stacks authenticate through an ssh-agent",
+     private_key_in_production_config, "advisory"),
 )

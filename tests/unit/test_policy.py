@@ -54,6 +54,12 @@ def test_pack_lists_every_rule_with_its_enforcement(policies):
         ("certbot-pinned-host-key", CERTBOT_HOST, {"host_key_pinned": False}, "dev", 1),
         ("certbot-pinned-host-key", CERTBOT_HOST, {"host_key_pinned": True}, "dev", 0),
         ("certbot-pinned-host-key", CORS_ENTRY, {}, "dev", 0),
+        ("certbot-health-identity-in-production", CERTBOT_HOST, {"health_identity": False}, "prod", 1),
+        ("certbot-health-identity-in-production", CERTBOT_HOST, {"health_identity": True}, "prod", 0),
+        ("certbot-health-identity-in-production", CERTBOT_HOST, {"health_identity": False}, "dev", 0),
+        ("certbot-agent-not-config-key-in-production", CERTBOT_HOST, {"private_key_in_config": True}, "prod-eu", 1),
+        ("certbot-agent-not-config-key-in-production", CERTBOT_HOST, {"private_key_in_config": False}, "prod", 0),
+        ("certbot-agent-not-config-key-in-production", CERTBOT_HOST, {"private_key_in_config": True}, "staging", 0),
     ],
 )
 def test_validators(policies, name, resource_type, props, stack, expected):
