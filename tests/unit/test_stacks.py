@@ -42,12 +42,9 @@ def test_stack_file_yields_its_resources(path, monkeypatch):
     stack = path.name.split(".")[1]
     values, config = stack_config(path)
     hosts = config.get(f"{PROJECT}:hosts", [])
-    secret_keys = sorted({f"{PROJECT}:{host['privateKeySecret']}" for host in hosts})
-    for key in secret_keys:
-        values[key] = f"-----BEGIN OPENSSH PRIVATE KEY----- test key for {key}"
     monkeypatch.setenv("DREAMFACTORY_PASSWORD", "test-password")
     run = install_mocks(project=PROJECT, stack=stack, outputs=command_outputs)
-    pulumi.runtime.set_all_config(values, secret_keys)
+    pulumi.runtime.set_all_config(values, [])
 
     @pulumi.runtime.test
     def program():
@@ -64,10 +61,13 @@ def test_stack_file_yields_its_resources(path, monkeypatch):
     assert sorted(r.name for r in components) == sorted(host["name"] for host in hosts)
     for host in hosts:
         commands = [r for r in registered if r.typ == "command:remote:Command" and r.name.startswith(host["name"] + "-")]
-        assert [r.name.rsplit("-", 1)[1] for r in commands] == ["firewall", "snapd", "certbot", "certificate", "renewal"]
+        steps = ["firewall", "snapd", "certbot", "certificate", "renewal"]
+        assert [r.name[len(host["name"]) + 1:] for r in commands] == steps + ["health-identity"] * ("healthPublicKey" in host)
         connection = rpc.unwrap_rpc_secret(commands[0].inputs["connection"])
         assert connection["host"] == host["host"] and connection.get("hostKey") == host.get("hostKey")
-        assert "test key for" in connection["privateKey"]
+        # Keys come from an ssh-agent: none is in config, none reaches the commands' inputs (or state).
+        assert "privateKey" not in connection and connection["agentSocketPath"] == host["agentSocket"]
+        assert (connection.get("proxy") or {}).get("host") == (host.get("proxy") or {}).get("host")
         script = commands[3].inputs["create"]
         assert ("STAGING=true" in script) == bool(host.get("staging"))
     # The policy pack sees these registrations: no stack may break a mandatory rule.
@@ -119,13 +119,19 @@ def test_a_misspelt_key_is_refused_by_name_before_any_resource(typo, fixed, monk
     assert fixed in str(raised.value)
 
 
-def test_a_secret_named_by_a_host_is_a_known_key(monkeypatch):
-    path = ROOT / "stacks" / "Pulumi.dev.yaml"
-    values, config = stack_config(path)
+def test_secrets_named_by_a_host_its_bastion_and_its_health_identity_are_known_keys(monkeypatch):
+    values, config = stack_config(ROOT / "stacks" / "Pulumi.prod.yaml")
     monkeypatch.setenv("DREAMFACTORY_PASSWORD", "test-password")
-    secrets = {f"{PROJECT}:{host['privateKeySecret']}" for host in config.get(f"{PROJECT}:hosts", [])}
-    assert secrets  # the dev stack names at least one
-    run_program({**values, **{key: "-----BEGIN OPENSSH PRIVATE KEY----- k" for key in secrets}})
+    host = {**config[f"{PROJECT}:hosts"][1]}
+    for hop, secret in ((host, "sshKeyDeploy"), (host["proxy"], "sshKeyBastion"), (host["health"], "sshKeyHealth")):
+        hop.pop("agentSocket")
+        hop["privateKeySecret"] = secret
+    values[f"{PROJECT}:hosts"] = json.dumps([host])
+    secrets = {f"{PROJECT}:{name}": "-----BEGIN OPENSSH PRIVATE KEY----- k"
+               for name in ("sshKeyDeploy", "sshKeyBastion", "sshKeyHealth")}
+    assert len(run_program({**values, **secrets}, stack="prod").mocks.registrations) > 1
+    with pytest.raises(Exception, match=f"config {PROJECT}:sshKeyBastionn: unknown key"):
+        run_program({**values, **secrets, f"{PROJECT}:sshKeyBastionn": "x"}, stack="prod")
 
 
 def test_a_stack_with_a_dreamfactory_but_no_entry_list_is_refused_and_an_empty_list_is_not(monkeypatch):

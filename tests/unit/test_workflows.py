@@ -1,6 +1,6 @@
 """The workflow linter (tools/lint_workflows.py) passes the project's workflows and catches the defects that
-stop workflows from starting on GitHub: a nested job asking for more than its caller grants, and actions whose
-release runs on a Node version GitHub's runners no longer have."""
+stop workflows from starting on GitHub (a nested job asking for more than its caller grants, actions whose release
+runs on a Node version GitHub's runners no longer have) and those that break the pull-request trust model."""
 
 from __future__ import annotations
 
@@ -59,3 +59,36 @@ def test_actions_must_be_pinned_to_a_commit_with_their_release(workflows: Path):
     assert code == 1
     assert "actions/setup-python@v6 is not pinned to a commit" in findings
     assert "actions/checkout@df4cb1c069e1874edd31b4311f1884172cec0e10 has no '# vX.Y.Z' comment" in findings
+
+
+def test_a_preview_that_references_a_deploy_secret_is_caught(workflows: Path):
+    edit(workflows / "preview.yml", "SSH_KEYS: ${{ secrets.SSH_HEALTH_KEY }}", "SSH_KEYS: ${{ secrets.SSH_DEPLOY_KEYS }}")
+    code, findings = lint(workflows, ACTIONLINT)
+    assert code == 1 and "preview.yml: the preview path references the deploy secret SSH_DEPLOY_KEYS" in findings
+
+
+def test_a_preview_that_inherits_every_secret_is_caught(workflows: Path):
+    text = (workflows / "preview.yml").read_text()
+    (workflows / "preview.yml").write_text(text[:text.index("    secrets:\n")] + "    secrets: inherit\n")
+    code, findings = lint(workflows, ACTIONLINT)
+    assert code == 1 and "preview.yml: secrets: inherit on the preview path" in findings
+
+
+def test_secrets_in_a_job_env_are_caught(workflows: Path):
+    edit(workflows / "pulumi.yml", "    steps:\n",
+         "    env:\n      PULUMI_CONFIG_PASSPHRASE: ${{ secrets.PULUMI_CONFIG_PASSPHRASE }}\n    steps:\n")
+    code, findings = lint(workflows, ACTIONLINT)
+    assert code == 1 and "pulumi.yml: job pulumi env holds secrets (PULUMI_CONFIG_PASSPHRASE)" in findings
+
+
+def test_one_concurrency_group_for_previews_and_deploys_is_caught(workflows: Path):
+    edit(workflows / "pulumi.yml", "group: ${{ inputs.command }}-${{ inputs.stack }}-${{ github.ref }}",
+         "group: pulumi-${{ inputs.stack }}")
+    code, findings = lint(workflows, ACTIONLINT)
+    assert code == 1 and "concurrency group 'pulumi-${{ inputs.stack }}' is shared by previews and deploys" in findings
+
+
+def test_pull_request_target_is_refused(workflows: Path):
+    edit(workflows / "preview.yml", "  pull_request:\n", "  pull_request_target:\n")
+    code, findings = lint(workflows, ACTIONLINT)
+    assert code == 1 and "pull_request_target runs with the base repository's secrets" in findings
