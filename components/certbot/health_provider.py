@@ -40,6 +40,7 @@ from .ssh import CommandResult, SshError, SshSession, SshTarget
 CONNECTION_KEYS = ("host", "port", "user", "private_key", "private_key_password", "password", "host_key",
                    "agent_socket_path", "proxy")
 HEALTH_CONNECTION = "health_connection"
+HEALTH_KEY = "health_public_key"  # the identity the health connection logs in as (the public key: not a secret)
 EXPECTATION_KEYS = ("domains", "serve_https", "firewall", "renew_before_days")
 # What the probe found; the outputs report them, and a change of one shows in the preview.
 TRACKED_FACTS = ("cert_name", "serial", "names", "expires_at", "renewal_timer_enabled", "renewal_timer_active",
@@ -60,10 +61,14 @@ def _target(connection: dict[str, Any], role: str = "connection") -> SshTarget:
                      proxy=_target(proxy, f"{role}.proxy") if proxy else None, role=role)
 
 
-def _read_target(props: dict[str, Any]) -> SshTarget:
-    """Where the reads go: the health identity when one is configured, else the deploy connection."""
+def _read_target(props: dict[str, Any], olds: Optional[dict[str, Any]] = None) -> SshTarget:
+    """Where the reads go: the health identity when one is configured and the host has it, else the deploy
+    connection. The host has it unless this run installs or changes it (``health_public_key`` differs from what the
+    last `up` stored in ``olds``): until then only the deploy connection can read, so a preview of that change needs
+    the deploy key."""
     health = props.get(HEALTH_CONNECTION)
-    return _target(health, HEALTH_CONNECTION) if health else _target(props)
+    installed = olds is None or olds.get(HEALTH_KEY) == props.get(HEALTH_KEY)
+    return _target(health, HEALTH_CONNECTION) if health and installed else _target(props)
 
 
 def _expectations(props: dict[str, Any]) -> Expectations:
@@ -107,9 +112,9 @@ def _run_probe(session: SshSession, props: dict[str, Any]) -> CommandResult:
     return session.run(props["probe"], timeout=120)
 
 
-def _read(props: dict[str, Any]) -> CommandResult:
+def _read(props: dict[str, Any], target: SshTarget) -> CommandResult:
     """One SSH session that runs the probe."""
-    with SshSession(_read_target(props)) as session:
+    with SshSession(target) as session:
         return _run_probe(session, props)
 
 
@@ -122,19 +127,20 @@ class _ReadsAhead:
         self._started: dict[str, Future] = {}
 
     @staticmethod
-    def key(props: dict[str, Any]) -> str:
-        identity = {key: props.get(key) for key in (*CONNECTION_KEYS, HEALTH_CONNECTION, "probe")}
+    def key(props: dict[str, Any], target: SshTarget) -> str:
+        identity = {key: props.get(key) for key in (*CONNECTION_KEYS, HEALTH_CONNECTION, HEALTH_KEY, "probe")}
+        identity["read_as"] = target.role
         return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
 
-    def start(self, props: dict[str, Any]) -> None:
+    def start(self, props: dict[str, Any], target: SshTarget) -> None:
         with self._lock:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="host-read-ahead")
-            self._started[self.key(props)] = self._pool.submit(_read, props)
+            self._started[self.key(props, target)] = self._pool.submit(_read, props, target)
 
-    def take(self, props: dict[str, Any]) -> Optional[Future]:
+    def take(self, props: dict[str, Any], target: SshTarget) -> Optional[Future]:
         with self._lock:
-            return self._started.pop(self.key(props), None)
+            return self._started.pop(self.key(props, target), None)
 
 
 READS_AHEAD = _ReadsAhead()
@@ -147,7 +153,7 @@ class HostReadAheadProvider(ResourceProvider):
 
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         if olds and news.get("enabled") is True and not _has_unknowns(news):
-            READS_AHEAD.start(news)
+            READS_AHEAD.start(news, _read_target(news, olds))
         return CheckResult(news, [])
 
     def diff(self, _id: str, _olds: dict[str, Any], _news: dict[str, Any]) -> DiffResult:
@@ -166,9 +172,10 @@ class HostHealthProvider(ResourceProvider):
     def _probe(self, session: SshSession, props: dict[str, Any]) -> HostHealth:
         return _judge(_run_probe(session, props), props, session.target.address)
 
-    def _observe(self, props: dict[str, Any]) -> HostHealth:
-        started = READS_AHEAD.take(props)
-        return _judge(started.result() if started else _read(props), props, _read_target(props).address)
+    def _observe(self, props: dict[str, Any], olds: Optional[dict[str, Any]] = None) -> HostHealth:
+        target = _read_target(props, olds)
+        started = READS_AHEAD.take(props, target)
+        return _judge(started.result() if started else _read(props, target), props, target.address)
 
     def _converge(self, props: dict[str, Any]) -> dict[str, Any]:
         """Repair what a probe finds, with the steps' own scripts (only those), then report the host. Over the
@@ -200,7 +207,7 @@ class HostHealthProvider(ResourceProvider):
         inputs = {key: value for key, value in news.items() if key not in FACTS}
         # A host that exists is read at every preview and up; a new one is read by create, after its steps ran.
         if olds and not _has_unknowns(inputs):
-            inputs.update(_facts(self._observe(inputs)))
+            inputs.update(_facts(self._observe(inputs, olds)))
         return CheckResult(inputs, [])
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:

@@ -11,7 +11,8 @@ from pulumi_command import remote
 
 from ..dynamic_resources import register
 from .health import Expectations
-from .health_provider import CONNECTION_KEYS, FACTS, HEALTH_CONNECTION, HostHealthProvider, HostReadAheadProvider
+from .health_provider import (CONNECTION_KEYS, FACTS, HEALTH_CONNECTION, HEALTH_KEY, HostHealthProvider,
+                              HostReadAheadProvider)
 
 SECRET_KEYS = ["private_key", "private_key_password", "password"]
 # Nested connections (a bastion, the health identity) are kept secret whole, as pulumi-command keeps `connection`.
@@ -28,9 +29,12 @@ def _connection_props(connection: remote.ConnectionArgs | remote.ProxyConnection
     return props
 
 
-def _connections(connection: remote.ConnectionArgs, health_connection: Optional[remote.ConnectionArgs]) -> dict:
+def _connections(connection: remote.ConnectionArgs, health_connection: Optional[remote.ConnectionArgs],
+                 health_public_key: Optional[str]) -> dict:
+    """The deploy connection (flat), the health identity's (nested) and the public key it logs in with, by which
+    the provider knows whether the host has that identity yet."""
     health = None if health_connection is None else pulumi.Output.secret(_connection_props(health_connection))
-    return {**_connection_props(connection), HEALTH_CONNECTION: health}
+    return {**_connection_props(connection), HEALTH_CONNECTION: health, HEALTH_KEY: health_public_key}
 
 
 def _secret_outputs(opts: Optional[pulumi.ResourceOptions]) -> pulumi.ResourceOptions:
@@ -54,10 +58,10 @@ class HostHealthCheck(Resource, module="certbot", name="HostHealthCheck"):
     problems: pulumi.Output[list]
 
     def __init__(self, resource_name: str, *, connection: remote.ConnectionArgs,
-                 health_connection: Optional[remote.ConnectionArgs], owner: str, expectations: Expectations,
-                 probe: pulumi.Input[str], repairs: dict[str, pulumi.Input[str]],
+                 health_connection: Optional[remote.ConnectionArgs], health_public_key: Optional[str], owner: str,
+                 expectations: Expectations, probe: pulumi.Input[str], repairs: dict[str, pulumi.Input[str]],
                  opts: Optional[pulumi.ResourceOptions] = None) -> None:
-        props = _connections(connection, health_connection)
+        props = _connections(connection, health_connection, health_public_key)
         props.update(owner=owner, probe=probe, repairs=repairs, domains=list(expectations.domains),
                      serve_https=expectations.serve_https, firewall=expectations.firewall,
                      renew_before_days=expectations.renew_before_days)
@@ -70,9 +74,9 @@ class HostReadAhead(Resource, module="certbot", name="HostReadAhead"):
     registrations, so that a preview reads all hosts at once (the engine calls Check one resource at a time)."""
 
     def __init__(self, resource_name: str, *, connection: remote.ConnectionArgs,
-                 health_connection: Optional[remote.ConnectionArgs], owner: str, probe: pulumi.Input[str],
-                 opts: Optional[pulumi.ResourceOptions] = None) -> None:
+                 health_connection: Optional[remote.ConnectionArgs], health_public_key: Optional[str], owner: str,
+                 probe: pulumi.Input[str], opts: Optional[pulumi.ResourceOptions] = None) -> None:
         # Only at preview: in `up`, the health check must read the host after this run's steps, not before.
-        props = {**_connections(connection, health_connection), "owner": owner, "probe": probe,
+        props = {**_connections(connection, health_connection, health_public_key), "owner": owner, "probe": probe,
                  "enabled": pulumi.runtime.is_dry_run()}
         register(self, self._resource_type_name, resource_name, props, HostReadAheadProvider, _secret_outputs(opts))

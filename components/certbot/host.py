@@ -102,7 +102,8 @@ class CertbotHost(pulumi.ComponentResource):
 
         probe = _script(HEALTH_PROBE, spec, connection.host)
         HostReadAhead(f"{resource_name}-health-read-ahead", connection=connection,
-                      health_connection=health_connection, owner=resource_name, probe=probe,
+                      health_connection=health_connection, health_public_key=spec.health_public_key,
+                      owner=resource_name, probe=probe,
                       opts=pulumi.ResourceOptions(parent=self))
         commands: dict[str, remote.Command] = {}
         previous: Optional[remote.Command] = None
@@ -126,6 +127,7 @@ class CertbotHost(pulumi.ComponentResource):
             f"{resource_name}-health",
             connection=connection,
             health_connection=health_connection,
+            health_public_key=spec.health_public_key,
             owner=resource_name,
             expectations=Expectations.from_spec(spec),
             probe=probe,

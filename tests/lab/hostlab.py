@@ -38,6 +38,8 @@ CLIENT_ADDRESS = "10.77.0.1"
 DNS_MANAGEMENT = "127.0.0.1:8055"
 PEBBLE_CA = "/etc/lab-pebble/ca.pem"
 SSH_USER = "deploy"
+# The read-only health identity's user: its key's own forced command (authorized_keys) runs, not the lab's logger.
+HEALTH_USER = "dreamfactory-health"
 COMMAND_LOG = "/var/log/lab-ssh-commands.log"  # one line per SSH session: the script it ran (start_sshd)
 # PID 1 of a lab host's PID namespace: reaps orphans (daemonised nginx, apache), as init does, so that none lingers
 # as a zombie that pgrep would still match.
@@ -336,13 +338,13 @@ JSON
             chown -R {SSH_USER}:{SSH_USER} /home/{SSH_USER}/.ssh
             chmod 700 /home/{SSH_USER}/.ssh
             echo "127.0.0.1 $(cat /etc/lab-ssh/host_key.pub)" > /root/.ssh/known_hosts
-            printf 'ListenAddress {listen}\nPort {port}\nHostKey /etc/lab-ssh/host_key\nPasswordAuthentication no\nPermitRootLogin prohibit-password\nUsePAM no\nPidFile /run/sshd.pid\nMaxStartups 100\nForceCommand /usr/local/sbin/lab-log-command\n' > /etc/lab-ssh/sshd_config
+            printf 'ListenAddress {listen}\nPort {port}\nHostKey /etc/lab-ssh/host_key\nPasswordAuthentication no\nPermitRootLogin prohibit-password\nUsePAM no\nPidFile /run/sshd.pid\nMaxStartups 100\nForceCommand /usr/local/sbin/lab-log-command\nMatch User {HEALTH_USER}\n    ForceCommand none\n' > /etc/lab-ssh/sshd_config
             # Which script each session ran (the step named in its header, else "other"), then the command itself
             # in the user's login shell, as sshd would have run it.
             touch {COMMAND_LOG} && chmod 0666 {COMMAND_LOG}
             cat > /usr/local/sbin/lab-log-command <<'WRAPPER'
 #!/bin/bash
-step=$(sed -n 's/.*# dreamfactory-infra CertbotHost step: \\([a-z]*\\).*/\\1/p' <<<"$SSH_ORIGINAL_COMMAND" | head -n 1)
+step=$(sed -n 's/.*# dreamfactory-infra CertbotHost step: \\([a-z-]*\\).*/\\1/p' <<<"$SSH_ORIGINAL_COMMAND" | head -n 1)
 echo "${{step:-other}}" >> {COMMAND_LOG}
 exec "$SHELL" -c "$SSH_ORIGINAL_COMMAND"
 WRAPPER

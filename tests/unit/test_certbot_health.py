@@ -150,8 +150,8 @@ def test_reads_started_ahead_overlap_and_each_is_taken_once_by_its_health_check(
     all_in_flight = threading.Barrier(hosts, timeout=10)
     reads = []
 
-    def read(props):
-        reads.append(props["host"])
+    def read(props, target):
+        reads.append(target.host)
         all_in_flight.wait()
         return CommandResult(0, HEALTHY, "")
 
@@ -163,14 +163,27 @@ def test_reads_started_ahead_overlap_and_each_is_taken_once_by_its_health_check(
     checked = [HostHealthProvider().check(props, props).inputs for props in stored]
     assert [inputs["problems"] for inputs in checked] == [[]] * hosts
     assert sorted(reads) == sorted(props["host"] for props in stored)  # one read per host, none repeated
-    assert health_provider.READS_AHEAD.take(stored[0]) is None
+    assert health_provider.READS_AHEAD.take(stored[0], health_provider._read_target(stored[0])) is None
 
 
 def test_no_read_ahead_for_a_new_host_or_outside_a_preview(monkeypatch):
     from components.certbot import health_provider
     from components.certbot.health_provider import HostReadAheadProvider
 
-    monkeypatch.setattr(health_provider, "_read", lambda props: pytest.fail("no read expected"))
+    monkeypatch.setattr(health_provider, "_read", lambda props, target: pytest.fail("no read expected"))
     HostReadAheadProvider().check({}, {**STORED, "enabled": True})
     HostReadAheadProvider().check(STORED, {**STORED, "enabled": False})
-    assert health_provider.READS_AHEAD.take(STORED) is None
+    assert health_provider.READS_AHEAD.take(STORED, health_provider._read_target(STORED)) is None
+
+
+def test_reads_use_the_health_identity_only_once_the_host_has_it():
+    from components.certbot.health_provider import _read_target
+
+    health = {"host": "203.0.113.10", "user": "dreamfactory-health", "agent_socket_path": "/run/agent.sock"}
+    stored = {**STORED, "health_connection": health, "health_public_key": "ssh-ed25519 AAAAone"}
+    assert _read_target(stored, stored).user == "dreamfactory-health"  # installed by the last up
+    assert _read_target(stored).role == "health_connection"  # refresh: what the state says is installed
+    for before in ({**stored, "health_public_key": None}, {**stored, "health_public_key": "ssh-ed25519 AAAAold"}):
+        target = _read_target(stored, before)  # this run installs or changes it: the deploy connection reads
+        assert (target.role, target.user) == ("connection", STORED["user"])
+    assert _read_target({**stored, "health_connection": None}, stored).role == "connection"
