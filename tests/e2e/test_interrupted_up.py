@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -63,11 +64,19 @@ def test_an_up_killed_half_way_is_converged_by_the_next_up(tmp_path: Path, local
     else:
         for pid in plugin_pids(running.pid):
             os.kill(pid, signal.SIGKILL)
-    running.wait(timeout=120)
+    locked = killed == "cli"
+    try:
+        running.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        # The CLI sometimes waits on a killed plugin for good (not ours to fix); an operator then kills it too.
+        os.killpg(running.pid, signal.SIGKILL)
+        running.wait(timeout=60)
+        locked = True
+        print("\nthe CLI hung after its plugin was killed; killed it as well")
     stored = len(local_df.rows())
     assert 0 < stored < ENTRIES, "the kill came too late to leave a half-done run"
 
-    if killed == "cli":  # the file backend's lock of the killed run stays until `pulumi cancel`
+    if locked:  # the file backend's lock of the killed run stays until `pulumi cancel`
         locked = cli("up", "--yes", check=False)
         assert locked.returncode != 0 and "locked" in locked.stdout + locked.stderr
         cli("cancel", "--yes")
