@@ -293,3 +293,83 @@ def test_a_dead_agent_socket_fails_naming_it_with_no_fallback(tmp_path: Path, ag
         assert refused.returncode != 0
         assert f"cannot use the SSH agent at {agent.socket}" in refused.stdout + refused.stderr
         assert logins(lab, SSH_USER) + logins(lab, HEALTH_USER) == before
+
+
+def wire(a_pid: int, a_name: str, a_address: str, b_pid: int, b_name: str, b_address: str) -> None:
+    """A veth pair between two network namespaces (given by a process in each), a /24 on each end."""
+    subprocess.run(["nsenter", f"--net=/proc/{a_pid}/ns/net", "sh", "-c",
+                    f"ip link set lo up && ip link add {a_name} type veth peer name {b_name} netns {b_pid} && "
+                    f"ip addr add {a_address}/24 dev {a_name} && ip link set {a_name} up"], check=True)
+    subprocess.run(["nsenter", f"--net=/proc/{b_pid}/ns/net", "sh", "-c",
+                    f"ip addr add {b_address}/24 dev {b_name} && ip link set {b_name} up"], check=True)
+
+
+REACH_TARGET = "import socket; socket.create_connection(('10.77.0.2', 22), timeout=3)"
+
+
+def test_through_a_bastion_each_hop_pinned_and_the_health_key_enough_for_a_preview(tmp_path: Path, agent: Agent):
+    """engine (its own network namespace) -> bastion 10.88.0.2:22 -> target 10.77.0.2:22; the engine has no route to
+    the target, so everything reaches it through the bastion's sshd (direct-tcpip)."""
+    engine = subprocess.Popen(["unshare", "--net", "sleep", "infinity"])
+    try:
+        with HostLab(DISTROS["debian-12"], DOMAINS) as bastion, HostLab(DISTROS["debian-12"], DOMAINS) as target:
+            time.sleep(0.1)
+            wire(engine.pid, "e0", "10.88.0.1", bastion.init_pid, "b0", "10.88.0.2")
+            wire(bastion.init_pid, "b1", "10.77.0.1", target.init_pid, "eth0", "10.77.0.2")
+            bastion.start_sshd(listen="0.0.0.0")
+            target.start_sshd(listen="0.0.0.0")
+            target.start_nginx(NGINX_SITE)
+            for name in DOMAINS:
+                target.set_dns(name, "10.77.0.2")
+            in_engine = ("nsenter", f"--net=/proc/{engine.pid}/ns/net")
+            assert subprocess.run([*in_engine, "python3", "-c", REACH_TARGET], capture_output=True).returncode != 0
+
+            target_key, bastion_key = lab_key(target, tmp_path, "target"), lab_key(bastion, tmp_path, "bastion")
+            health_key, health_public = new_key(tmp_path, "health")
+            # The bastion's jump users take the health key for one forward only: to the target's sshd.
+            for home in (f"/home/{SSH_USER}", "/root"):
+                bastion.sh(f"echo 'restrict,port-forwarding,permitopen=\"10.77.0.2:22\" {health_public}' "
+                           f">> {home}/.ssh/authorized_keys")
+            bastion_host_key = " ".join(bastion.file("/etc/lab-ssh/host_key.pub").read_text().split()[:2])
+            proxy = {"host": "10.88.0.2", "user": SSH_USER, "hostKey": bastion_host_key,
+                     "agentSocket": str(agent.socket)}
+            host = {**base_host(target, agent, health_public, address="10.77.0.2"), "proxy": proxy}
+            cli = PulumiCli(copy_project(tmp_path / "project", stack_files=()), tmp_path, stack="lab",
+                            prefix=in_engine)
+            write_hosts(cli, host)
+            cli.init()
+
+            agent.load(target_key, bastion_key, health_key)
+            cli("up", "--yes")
+            assert target.remote_commands()[:6] == [*STEPS, "health-identity"]
+            assert_identity_installed(target, health_public)
+            assert "from 10.77.0.1" in target.file("/var/log/lab-sshd.log").read_text()  # via the bastion
+            unchanged_up(cli, target)
+
+            # The pull request's preview: only the health key, through the bastion.
+            agent.load(health_key)
+            before = logins(target, HEALTH_USER)
+            preview = cli("preview", "--diff")
+            assert "to update" not in preview.stdout and logins(target, HEALTH_USER) > before
+
+            # A wrong pinned key for the bastion stops the run before any command, naming the hop.
+            agent.load(target_key, bastion_key, health_key)
+            other = bastion.sh("ssh-keygen -q -t ed25519 -N '' -f /tmp/other && cat /tmp/other.pub").stdout
+            write_hosts(cli, {**host, "proxy": {**proxy, "hostKey": " ".join(other.split()[:2])}})
+            commands = len(target.remote_commands())
+            refused = cli("up", "--yes", check=False)
+            assert refused.returncode != 0 and "is not the pinned health_connection.proxy.host_key" in refused.stdout
+            assert len(target.remote_commands()) == commands
+
+            # proxy: to another value (the bastion's root), run 2 converges, run 3 nothing, and back.
+            write_hosts(cli, {**host, "proxy": {**proxy, "user": "root"}})
+            cli("up", "--yes")
+            assert "Accepted publickey for root" in bastion.file("/var/log/lab-sshd.log").read_text()
+            unchanged_up(cli, target)
+            write_hosts(cli, host)
+            cli("up", "--yes")
+            unchanged_up(cli, target)
+            assert "443/tcp" in target.sh("ufw status").stdout and target.served_serial() != ""
+    finally:
+        engine.kill()
+        engine.wait()
