@@ -12,9 +12,11 @@ project-built language host and the command provider, over real OpenSSH, keys on
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Optional
@@ -235,10 +237,15 @@ def test_a_preview_with_only_the_health_key_reads_and_cannot_change_the_host(tmp
         exported = cli("stack", "export", "--show-secrets").stdout
         state = json.loads(exported)
         assert state["deployment"]["resources"]
-        for key in (deploy_key, health_key):
-            body = "".join(key.read_text().strip().splitlines()[1:-1])
-            assert body[:40] not in exported and body[-40:] not in exported
-        assert "PRIVATE KEY" not in exported
+        providers = [base64.b64decode(resource[kind]["__provider"]).decode("latin-1")
+                     for resource in state["deployment"]["resources"] for kind in ("inputs", "outputs")
+                     if "__provider" in resource.get(kind, {})]
+        assert providers  # the dynamic resources' pickled providers, decoded
+        for text in (exported, *providers):
+            for key in (deploy_key, health_key):
+                body = "".join(key.read_text().strip().splitlines()[1:-1])
+                assert body[:40] not in text and body[-40:] not in text
+            assert "PRIVATE KEY" not in text
 
         # healthPublicKey: to another key (run 2 converges, run 3 nothing), removed, and back.
         other_key, other_public = new_key(tmp_path, "health2")
@@ -373,3 +380,29 @@ def test_through_a_bastion_each_hop_pinned_and_the_health_key_enough_for_a_previ
     finally:
         engine.kill()
         engine.wait()
+
+
+SLOW_COMMAND = """
+import sys, time
+from components.certbot.ssh import SshError, SshSession, SshTarget
+target = SshTarget("127.0.0.1", user="deploy", private_key=open(sys.argv[1]).read(), host_key=sys.argv[2])
+started = time.monotonic()
+with SshSession(target) as session:
+    try:
+        session.run("while true; do printf x; sleep 0.2; done", timeout=2)
+    except SshError as error:
+        print(f"{time.monotonic() - started:.1f} {error}")
+"""
+
+
+def test_a_command_that_keeps_printing_is_ended_by_its_timeout(tmp_path: Path):
+    """The timeout bounds the whole command, not each read (a read at a time would never time out here)."""
+    with HostLab(DISTROS["debian-12"], DOMAINS) as lab:
+        lab.start_sshd()
+        host_key = " ".join(lab.file("/etc/lab-ssh/host_key.pub").read_text().split()[:2])
+        result = subprocess.run([*lab.netns(), sys.executable, "-c", SLOW_COMMAND,
+                                 str(lab_key(lab, tmp_path, "deploy")), host_key],
+                                cwd=Path(__file__).resolve().parents[2], text=True, capture_output=True, timeout=60)
+        seconds, _, message = result.stdout.strip().partition(" ")
+        assert "the command did not finish within 2 s" in message, result.stdout + result.stderr
+        assert float(seconds) < 10
