@@ -20,6 +20,7 @@ hosts = {
 pulumi.export("corsEntryIds", {name: entry.entry_id for name, entry in cors_entries.items()})
 pulumi.export("hosts", {
     name: {"certificatePath": host.certificate_path, "expiresAt": host.expires_at, "daysLeft": host.days_left,
-           "httpsVerified": host.https_verified, "renewalTimerActive": host.renewal_timer_active}
+           "httpsVerified": host.https_verified, "renewalTimerActive": host.renewal_timer_active,
+           "problems": host.problems}
     for name, host in hosts.items()
 })

@@ -47,6 +47,7 @@ class CertbotHost(pulumi.ComponentResource):
     https_verified: pulumi.Output[bool]
     days_left: pulumi.Output[Optional[int]]
     renewal_timer_active: pulumi.Output[bool]
+    problems: pulumi.Output[list]  # what the last read found wrong, in words (empty when healthy)
 
     def __init__(
         self,
@@ -149,7 +150,9 @@ class CertbotHost(pulumi.ComponentResource):
             lambda expires_at: days_until(expires_at, datetime.now(timezone.utc)) if expires_at else None)
         self.https_verified = health.https_verified
         self.renewal_timer_active = health.renewal_timer_active
+        self.problems = health.problems.apply(lambda problems: list(problems or []))
         self.register_outputs({
+            "problems": self.problems,
             "cert_name": self.cert_name,
             "certificate_path": self.certificate_path,
             "private_key_path": self.private_key_path,

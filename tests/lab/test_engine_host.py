@@ -140,6 +140,10 @@ def test_host_health_shows_drift_in_the_preview_and_up_repairs_exactly_it(tmp_pa
     with HostLab(DISTROS["debian-12"], DOMAINS) as lab:
         cli, _host, private_key = lab_stack(lab, tmp_path)
         cli("up", "--yes")
+        # The renewal service's last Result, as systemd reports it (the lab's systemctl answers property by property).
+        health = next(r for r in json.loads(cli("stack", "export").stdout)["deployment"]["resources"]
+                      if r["urn"].endswith("::df-lab-health"))
+        assert health["outputs"]["last_renewal_result"] == "success"
 
         # Healthy: the preview shows no change and `up` runs no step (only the read-only probe).
         before = len(lab.remote_commands())
@@ -167,6 +171,7 @@ def test_host_health_shows_drift_in_the_preview_and_up_repairs_exactly_it(tmp_pa
             assert "9 unchanged" in clean.stdout, f"{what}: the preview after the repair is not clean"
             outputs = json.loads(cli("stack", "output", "--json").stdout)["hosts"]["df-lab"]
             assert outputs["httpsVerified"] is True and outputs["renewalTimerActive"] is True
+            assert outputs["problems"] == [], what
             assert outputs["daysLeft"] > 30, what
             print(f"\n{what}: preview showed {reasons}; up ran {repairing_steps}; next preview clean")
 

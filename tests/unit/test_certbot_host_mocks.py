@@ -232,3 +232,13 @@ def test_nested_connection_secrets_stay_secret(run):
         assert "df-1-health-identity" not in [r.name for r in run.mocks.registrations]
 
     return pulumi.Output.all(component.renewal_timer, component.expires_at).apply(check)
+
+
+@pulumi.runtime.test
+def test_problems_are_an_output_in_words(run):
+    component = host()
+    return component.problems.apply(lambda problems: assert_equal(problems, HEALTH_OUTPUTS["problems"]))
+
+
+def assert_equal(actual, expected) -> None:
+    assert actual == expected
