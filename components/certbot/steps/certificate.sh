@@ -217,10 +217,17 @@ ARGS=(--non-interactive --agree-tos --email="$EMAIL" --cert-name="$CERT_NAME" --
 for domain in "${DOMAINS[@]}"; do ARGS+=(--domains="$domain"); done
 if [ "$EFF_EMAIL" = true ]; then ARGS+=(--eff-email); else ARGS+=(--no-eff-email); fi
 if [ "$CERTONLY" = true ]; then VERB=(certonly); else VERB=(run --redirect); fi
+# Apache orders with certonly and installs in a second certbot run (section 5). In one run, the http-01 challenge
+# adds a temporary Include of le_http_01_challenge_pre.conf to every vhost with the names, the SSL vhost certbot made
+# earlier included; cleanup restores the files, but augeas keeps its edited tree when the restored file's mtime
+# falls in the second it saved it, and installing then writes the Include back into that SSL vhost, whose include
+# file is gone ("Could not open configuration file .../le_http_01_challenge_pre.conf"): seen when adding a domain.
+ORDER_VERB=("${VERB[@]}")
+if [ "$WEB_SERVER" = apache ]; then ORDER_VERB=(certonly); fi
 if [ "$ORDER" = 1 ]; then
   say "requesting certificate $CERT_NAME for ${DOMAINS[*]} from $SERVER"
   certbot_or_fail "certbot could not obtain the certificate (its output and log are above)" \
-    "${VERB[@]}" "${PLUGIN[@]}" "${ARGS[@]}" "${SERVER_ARGS[@]}" "${HOOK_ARGS[@]}" "${FORCE[@]}"
+    "${ORDER_VERB[@]}" "${PLUGIN[@]}" "${ARGS[@]}" "${SERVER_ARGS[@]}" "${HOOK_ARGS[@]}" "${FORCE[@]}"
   changed "obtained certificate $CERT_NAME for ${DOMAINS[*]}"
   printf '%s %s %s\n' "$EMAIL" "$EFF_EMAIL" "$SERVER" > "$OWNER_DIR/account"
 fi
@@ -241,7 +248,7 @@ if [ "$(renewal_value authenticator)" != "$AUTH" ] || { [ "$AUTH" = webroot ] &&
 fi
 
 # --- 5. Installed modes: HTTPS must serve the live certificate for every name (certonly -> installed, new names) --
-if [ "$CERTONLY" = false ] && [ "$ORDER" = 0 ] && [ -n "$(unserved_names 1)" ]; then
+if [ "$CERTONLY" = false ] && { [ "$ORDER" = 0 ] || [ "${ORDER_VERB[0]}" = certonly ]; } && [ -n "$(unserved_names 1)" ]; then
   say "installing the existing certificate $CERT_NAME with $WEB_SERVER (no new order)"
   certbot_or_fail "certbot could not install the certificate (its output and log are above)" \
     "${VERB[@]}" "${PLUGIN[@]}" "${ARGS[@]}" "${SERVER_ARGS[@]}" "${HOOK_ARGS[@]}"
