@@ -144,10 +144,22 @@ def _list_of_items(stack: str, key: str, raw: Any) -> list[Mapping[str, Any]]:
     return raw
 
 
+def _suggested_name(name: object) -> str:
+    return re.sub(r"[^a-z0-9-]+", "-", str(name).lower()).strip("-")[:63] or "entry-1"
+
+
+def _in_stack_words(reason: str) -> str:
+    """A reason as the stack file spells its keys (maxAge, not max_age)."""
+    return re.sub(r"\b[a-z]+(?:_[a-z]+)+\b", lambda match: _CAMEL.get(match.group(0), match.group(0)), reason)
+
+
 def _name(stack: str, where: str, item: Mapping[str, Any], seen: set[str]) -> str:
     name = item.get("name")
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
+    if name is None:
         raise _error(stack, f"{where}.name", "required: lower-case letters, digits and '-' (it names the resource)")
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise _error(stack, f"{where}.name", f"{name!r} is not a resource name: use lower-case letters, digits and "
+                                             f"'-' (at most 63), e.g. {_suggested_name(name)!r}")
     if name in seen:
         raise _error(stack, f"{where}.name", f"{name!r} is used twice; resource names must be unique")
     seen.add(name)
@@ -170,7 +182,7 @@ def parse_cors_entries(stack: str, key: str, raw: Any) -> tuple[CorsEntrySetting
         failures = cors_schema.validate(cors_schema.normalise(arguments))
         if failures:
             field, reason = failures[0]
-            raise _error(stack, f"{where}.{_CAMEL.get(field, field)}", reason)
+            raise _error(stack, f"{where}.{_CAMEL.get(field, field)}", _in_stack_words(reason))
         path = cors_schema.normalise(arguments)["path"]
         if path in paths:
             raise _error(stack, f"{where}.path", f"{path!r} is also the path of {paths[path]!r}; DreamFactory keeps "

@@ -71,6 +71,8 @@ class ConnectionSettings:
     backoff_seconds: float = 0.5
     # False only where no request is made (a preview's check): the URL and formats are still checked.
     require_credentials: bool = field(default=True, repr=False, compare=False)
+    # Where each login setting came from ("dreamfactory:email" or "DREAMFACTORY_EMAIL"), for messages.
+    sources: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         problems = []
@@ -125,10 +127,11 @@ class ConnectionSettings:
     ) -> "ConnectionSettings":
         """Read ``dreamfactory:<key>`` through ``get``; environment variables fill what config leaves empty."""
         values: dict[str, Optional[str]] = {}
+        sources: dict[str, str] = {}
         for key, env_name in CONFIG_KEYS.items():
-            value = get(f"dreamfactory:{key}")
+            value, sources[key] = get(f"dreamfactory:{key}"), f"dreamfactory:{key}"
             if (value is None or value == "") and env_name:
-                value = environ.get(env_name)
+                value, sources[key] = environ.get(env_name), env_name
             values[key] = value if value not in ("", None) else None
         return cls(
             url=values["url"] or "",
@@ -141,6 +144,7 @@ class ConnectionSettings:
             ca_bundle=values["caBundle"],
             timeout_seconds=_parse_seconds("dreamfactory:timeoutSeconds", values["timeoutSeconds"], default=30.0),
             require_credentials=require_credentials,
+            sources=sources,
         )
 
 
@@ -329,9 +333,10 @@ class DreamFactoryClient:
         try:
             session = self._decode(response, "POST", SESSION_PATH)
         except AuthenticationError as exc:
+            login = "username" if settings.username else "email"
             raise AuthenticationError(
-                f"admin login refused: {exc.message} (check dreamfactory:{'username' if settings.username else 'email'}"
-                " and dreamfactory:password)",
+                f"admin login refused: {exc.message} (check {settings.sources.get(login, f'dreamfactory:{login}')}"
+                f" and {settings.sources.get('password', 'dreamfactory:password')})",
                 status=exc.status,
                 code=exc.code,
                 method="POST",

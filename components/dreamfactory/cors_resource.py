@@ -72,6 +72,9 @@ class CorsEntry(Resource, module="dreamfactory", name="CorsEntry"):
         }
         # dynamic.Resource.__init__ would serialise the provider again; register as it does, with the one copy.
         register(self, self._resource_type_name, resource_name, props, CorsProvider, opts)
+        if not isinstance(methods, pulumi.Output) and not methods:  # said at preview, not after the entry exists
+            pulumi.log.warn(f"CORS entry {resource_name!r} lists no methods: DreamFactory then allows none, so every "
+                            "browser preflight fails; list them (methods, e.g. [GET, POST])", resource=self)
         # The provider cannot reach the engine's log (pulumi.log does not work in dynamic providers), so the
         # program says it: a stored entry that a browser's preflight does not get through is a warning.
         self.preflight_problem.apply(lambda problem: pulumi.log.warn(problem, resource=self) if problem else None)

@@ -264,3 +264,14 @@ def test_retry_after_is_honoured_but_capped():
     retry = _BoundedRetry(total=2, status_forcelist=[429])
     assert retry.get_retry_after(HTTPResponse(status=429, headers={"Retry-After": "3600"})) == MAX_RETRY_AFTER_SECONDS
     assert retry.get_retry_after(HTTPResponse(status=429, headers={"Retry-After": "2"})) == 2
+
+
+def test_a_refused_login_names_where_email_and_password_came_from(local_df):
+    config = {"dreamfactory:url": local_df.url, "dreamfactory:email": ADMIN_EMAIL}
+    settings = ConnectionSettings.from_config(config.get, {"DREAMFACTORY_PASSWORD": "wrong"})
+    with pytest.raises(AuthenticationError) as refused:
+        DreamFactoryClient(settings).get_cors(1)
+    assert "(check dreamfactory:email and DREAMFACTORY_PASSWORD)" in str(refused.value)
+    from_config = ConnectionSettings.from_config({**config, "dreamfactory:password": "wrong"}.get, {})
+    with pytest.raises(AuthenticationError, match=r"check dreamfactory:email and dreamfactory:password\)"):
+        DreamFactoryClient(from_config).get_cors(1)

@@ -71,3 +71,17 @@ def test_thousands_of_entries_serialise_the_provider_once(run, monkeypatch):
     declare()
     assert len([r for r in run.mocks.registrations if r.typ.endswith("CorsEntry")]) == 1500
     assert len(calls) == 1
+
+
+@pulumi.runtime.test
+def test_an_entry_without_methods_is_warned_about_at_preview(run):
+    from components.dreamfactory import CorsEntry
+
+    CorsEntry("none", path="api/v2/a/*", origins=["https://app.example.com"])
+    listed = CorsEntry("listed", path="api/v2/b/*", origins=["https://app.example.com"], methods=["GET"])
+
+    def check(_):
+        warned = [message for message in run.warnings if "lists no methods" in message]
+        assert len(warned) == 1 and "'none'" in warned[0]
+
+    return listed.urn.apply(check)

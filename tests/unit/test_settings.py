@@ -28,8 +28,11 @@ def test_valid_entries_become_cors_entry_arguments():
     [
         ("nope", "corsEntries", "list of objects"),
         ([{**ENTRY, "orgins": ["*"]}], "corsEntries[0].orgins", "did you mean 'origins'"),
-        ([{**ENTRY, "name": "Bad Name"}], "corsEntries[0].name", "lower-case"),
-        ([{**ENTRY, "name": "spa\n"}], "corsEntries[0].name", "lower-case"),
+        ([{**ENTRY, "name": "Bad Name"}], "corsEntries[0].name", "'Bad Name' is not a resource name"),
+        ([{**ENTRY, "name": "SPA"}], "corsEntries[0].name", "e.g. 'spa'"),
+        ([{k: v for k, v in ENTRY.items() if k != "name"}], "corsEntries[0].name", "required"),
+        ([{**ENTRY, "maxAge": -5}], "corsEntries[0].maxAge", "maxAge must be"),  # the stack file's words
+        ([{**ENTRY, "name": "spa\n"}], "corsEntries[0].name", "is not a resource name"),
         ([ENTRY, ENTRY], "corsEntries[1].name", "used twice"),
         ([ENTRY, {**ENTRY, "name": "other"}], "corsEntries[1].path", "merge"),
         ([{**ENTRY, "path": "/api/v2/*"}], "corsEntries[0].path", "'api/v2/*'"),
