@@ -217,8 +217,8 @@ class CorsProvider(ResourceProvider):
             which = (f" as entry id {existing['id']} with path {existing.get('path')!r} (DreamFactory's database "
                      "compares paths without regard to case)")
         return DreamFactoryError(
-            f"a CORS entry with path {path!r} already exists{which}; set adopt_existing=True to manage that entry "
-            "with this resource, or choose another path",
+            f"a CORS entry with path {path!r} already exists{which}; set adopt_existing=True (adoptExisting: true "
+            "in the stack file) to manage that entry with this resource, or choose another path",
             status=cause.status,
             code=cause.code,
         )
