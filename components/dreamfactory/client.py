@@ -243,7 +243,7 @@ class DreamFactoryClient:
         """One HTTP exchange inside the active deadline; never follows a redirect (returned only when
         ``redirect_fails`` is False: a browser's preflight that gets one has failed, which is the caller's answer)."""
         call = deadline.active()
-        left = call.remaining() if call else self._settings.timeout_seconds
+        left = deadline.remaining_or(self._settings.timeout_seconds)
         if left <= 0:
             raise self._deadline_error(method, url)
         try:
@@ -273,13 +273,12 @@ class DreamFactoryClient:
     def _redirect_error(self, method: str, url: str, response: requests.Response) -> RedirectError:
         """A 3xx names where it points (without its query, which may carry a token) and the setting to change."""
         target = urlsplit(urljoin(url, response.headers["Location"]))
-        shown = urlunsplit((target.scheme, target.hostname or "", target.path, "", ""))
-        if target.port:
-            shown = urlunsplit((target.scheme, f"{target.hostname}:{target.port}", target.path, "", ""))
+        netloc = f"{target.hostname or ''}{f':{target.port}' if target.port else ''}"  # no user:password either
+        shown = urlunsplit((target.scheme, netloc, target.path, "", ""))
         asked = urlsplit(url).path
         base_path = target.path[: -len(asked)] if asked and target.path.endswith(asked) else None
         if base_path is not None:
-            final = urlunsplit((target.scheme, urlsplit(shown).netloc, base_path, "", ""))
+            final = urlunsplit((target.scheme, netloc, base_path, "", ""))
             advice = f"set dreamfactory:url to the final URL, {final}"
         else:
             advice = "set dreamfactory:url to the URL DreamFactory answers on without a redirect"

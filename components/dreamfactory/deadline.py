@@ -96,34 +96,37 @@ def _watched(connection: HTTPConnection) -> None:
         current.watch(connection)
 
 
-class _WatchedHTTPConnection(HTTPConnection):
-    def connect(self) -> None:
-        super().connect()
-        _watched(self)  # a connect that finished after the deadline passed is cut at once
+class _Watched:
+    """Mixed into urllib3's connection classes: a connect that finished after the deadline passed is cut at once."""
 
-
-class _WatchedHTTPSConnection(HTTPSConnection):
     def connect(self) -> None:
         super().connect()
         _watched(self)
 
 
-class _WatchedHTTPPool(HTTPConnectionPool):
-    ConnectionCls = _WatchedHTTPConnection
-
-    def _get_conn(self, timeout: Optional[float] = None) -> HTTPConnection:
-        connection = super()._get_conn(timeout)
-        _watched(connection)  # a kept-alive connection taken from the pool
-        return connection
+class _WatchedHTTPConnection(_Watched, HTTPConnection):
+    pass
 
 
-class _WatchedHTTPSPool(HTTPSConnectionPool):
-    ConnectionCls = _WatchedHTTPSConnection
+class _WatchedHTTPSConnection(_Watched, HTTPSConnection):
+    pass
+
+
+class _WatchedPool:
+    """Mixed into urllib3's pool classes: a kept-alive connection taken from the pool is watched too."""
 
     def _get_conn(self, timeout: Optional[float] = None) -> HTTPConnection:
         connection = super()._get_conn(timeout)
         _watched(connection)
         return connection
+
+
+class _WatchedHTTPPool(_WatchedPool, HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSPool(_WatchedPool, HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
 
 
 def _watch_pools(manager: PoolManager) -> PoolManager:
