@@ -128,11 +128,17 @@ def _error(stack: str, where: str, reason: str) -> SettingsError:
     return SettingsError(f"stack {stack!r}, config {where}: {reason}")
 
 
+def _closest(key: str, known: Iterable[str]) -> Optional[str]:
+    """The known key a misspelt one most likely meant, if any is close."""
+    close = difflib.get_close_matches(key, list(known), n=1)
+    return close[0] if close else None
+
+
 def _check_keys(stack: str, where: str, item: Mapping[str, Any], allowed: Mapping[str, Any]) -> None:
     for key in item:
         if key not in allowed:
-            close = difflib.get_close_matches(key, list(allowed), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else f"; allowed keys: {', '.join(allowed)}"
+            close = _closest(key, allowed)
+            hint = f"; did you mean {close!r}?" if close else f"; allowed keys: {', '.join(allowed)}"
             raise _error(stack, f"{where}.{key}", f"unknown key (a typo would silently do nothing){hint}")
 
 
@@ -309,8 +315,8 @@ def check_dreamfactory_connection(stack: str, config: pulumi.Config, environ: Ma
 
 def _unknown_key(full_key: str, known: list[str]) -> str:
     namespace, key = full_key.split(":", 1)
-    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-    return f"{full_key}: unknown key (" + (f"did you mean {namespace}:{close[0]}?" if close
+    close = _closest(key, known)
+    return f"{full_key}: unknown key (" + (f"did you mean {namespace}:{close}?" if close
                                            else f"known keys: {', '.join(known)}") + ")"
 
 

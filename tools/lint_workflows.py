@@ -81,8 +81,8 @@ def _local_calls(document: dict[str, Any]) -> set[str]:
 
 def trust_problems(workflows: Path) -> list[str]:
     """The trust model's rules (module docstring), on the workflow files as written."""
-    documents = {path.name: yaml.safe_load(path.read_text()) or {} for path in sorted(workflows.glob("*.y*ml"))}
     texts = {path.name: path.read_text() for path in sorted(workflows.glob("*.y*ml"))}
+    documents = {name: yaml.safe_load(text) or {} for name, text in texts.items()}
     problems = []
     preview_path, deploy_path = set(), set()
     for name, document in documents.items():
