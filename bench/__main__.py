@@ -55,6 +55,12 @@ READING = """## Reading the figures
   another" figure; the read-ahead child starts every host's read at once (ARCHITECTURE.md), so a preview costs the
   "at once" figure. Here the 20 hosts are one lab host on 2 cores, so "at once" is CPU-bound; 20 real hosts each
   bring their own CPU and it approaches the slowest single read.
+- Fleet preview: N lab hosts, each its own namespaces with its own pebble, DNS and sshd, reached by the plain
+  `pulumi preview` over a veth link each; the engine's fixed cost is a preview of the same program with no host.
+  The last column is the preview's own share, (preview - fixed cost), in units of the slowest single read: 1.0 means
+  the reads of all hosts fully overlap, N would mean one after another. The goal is at most 1.5. All hosts share
+  this machine's 2 cores, so as N grows the hosts' own work (openssl, certbot's Python, sshd) competes for them;
+  real hosts each bring their own CPU.
 """
 
 
@@ -216,6 +222,15 @@ def host_health() -> list[str]:
             f"| 20 hosts | {timings['serial']:.2f} | {timings['concurrent']:.2f} |"]
 
 
+def fleet_preview() -> list[str]:
+    """`pulumi preview` of 1, 3 and 6 lab hosts (bench/fleet_preview.py)."""
+    if os.geteuid() != 0:
+        return ["(skipped: the host lab needs root)"]
+    from bench.fleet_preview import rows
+
+    return rows()
+
+
 def main() -> int:
     local_df = start_local_dreamfactory()
     provider = captured_provider()
@@ -227,6 +242,8 @@ def main() -> int:
         ("Plugin cold start (median of 5)", cold_start(provider)),
         ("CertbotHost steps on lab hosts (real tools, see ARCHITECTURE.md)", host_runs()),
         ("CertbotHost health probe over SSH (paramiko, a lab host; see the reading below)", host_health()),
+        ("A fleet's preview through the engine against its slowest read (lab hosts; see the reading below)",
+         fleet_preview()),
     ]
     local_df.server.shutdown()
     total = time.perf_counter() - started

@@ -41,13 +41,16 @@ CONNECTION_KEYS = ("host", "port", "user", "private_key", "private_key_password"
                    "agent_socket_path", "proxy")
 HEALTH_CONNECTION = "health_connection"
 HEALTH_KEY = "health_public_key"  # the identity the health connection logs in as (the public key: not a secret)
-EXPECTATION_KEYS = ("domains", "serve_https", "firewall", "renew_before_days")
+EXPECTATION_KEYS = ("domains", "serve_https", "firewall", "renew_before_days", "web_server", "trust_required")
 # What the probe found; the outputs report them, and a change of one shows in the preview.
-TRACKED_FACTS = ("cert_name", "serial", "names", "expires_at", "renewal_timer_enabled", "renewal_timer_active",
-                 "https_verified", "problems")
-FACTS = (*TRACKED_FACTS, "issuer", "days_left", "last_renewal_result", "certbot_version")
-# Scripts (probe, repairs) change with this project's code; the step commands show those changes, not this.
-UNTRACKED_INPUTS = ("probe", "repairs", "owner", "__provider", *FACTS)
+TRACKED_FACTS = ("cert_name", "names", "renewal_timer_enabled", "renewal_timer_active", "https_verified", "problems")
+# Reported, but a change alone is no change: a renewal by the timer moves serial and expiry every few weeks on every
+# host, and is no news when nothing else is wrong (ARCHITECTURE.md, "Quiet renewals"). Refresh keeps them current.
+FACTS = (*TRACKED_FACTS, "serial", "expires_at", "issuer", "days_left", "last_renewal_result", "last_renewal_at",
+         "certbot_version")
+# Scripts (probe, repairs) change with this project's code; the step commands show those changes, not this. So do
+# web_server and staging (the certificate step's command).
+UNTRACKED_INPUTS = ("probe", "repairs", "owner", "__provider", "web_server", "trust_required", *FACTS)
 
 
 def _target(connection: dict[str, Any], role: str = "connection") -> SshTarget:
@@ -73,7 +76,8 @@ def _read_target(props: dict[str, Any], olds: Optional[dict[str, Any]] = None) -
 
 def _expectations(props: dict[str, Any]) -> Expectations:
     return Expectations(tuple(props["domains"]), bool(props["serve_https"]), bool(props["firewall"]),
-                        int(props["renew_before_days"]))
+                        int(props["renew_before_days"]), props.get("web_server") or "nginx",
+                        props.get("trust_required", True) is not False)
 
 
 def _facts(health: HostHealth) -> dict[str, Any]:
@@ -81,7 +85,8 @@ def _facts(health: HostHealth) -> dict[str, Any]:
         "cert_name": health.cert_name, "serial": health.serial, "names": list(health.names),
         "expires_at": health.expires_at, "days_left": health.days_left, "issuer": health.issuer,
         "renewal_timer_enabled": health.renewal_timer_enabled, "renewal_timer_active": health.renewal_timer_active,
-        "last_renewal_result": health.last_renewal_result, "certbot_version": health.certbot_version,
+        "last_renewal_result": health.last_renewal_result, "last_renewal_at": health.last_renewal_at,
+        "certbot_version": health.certbot_version,
         "https_verified": health.https_verified, "problems": [str(problem) for problem in health.problems],
     }
 
@@ -189,18 +194,19 @@ class HostHealthProvider(ResourceProvider):
                            "the deploy key is available (for example loaded into the agent)") from None
         with session:
             health = self._probe(session, props)
-            if health.problems:
-                for step in health.repair_steps:
-                    result = session.run(props["repairs"][step])
-                    if result.exit_status != 0:
-                        raise SshError(f"{props['owner']}: repairing {'; '.join(map(str, health.problems))}: the "
-                                       f"{step} step failed (exit {result.exit_status}):\n"
-                                       f"{_tail(result.stderr + result.stdout)}")
-                repaired = health.repair_steps
+            repaired = health.repair_steps
+            for step in repaired:
+                result = session.run(props["repairs"][step])
+                if result.exit_status != 0:
+                    raise SshError(f"{props['owner']}: repairing {'; '.join(map(str, health.problems))}: the "
+                                   f"{step} step failed (exit {result.exit_status}):\n"
+                                   f"{_tail(result.stderr + result.stdout)}")
+            if repaired:
                 health = self._probe(session, props)
-                if health.problems:
-                    raise SshError(f"{props['owner']}: after re-running the {', '.join(repaired)} step(s) the host "
-                                   f"still has problems: {'; '.join(map(str, health.problems))}")
+        if health.problems:
+            after = f"after re-running the {', '.join(repaired)} step(s) " if repaired else ""
+            raise SshError(f"{props['owner']}: {after}the host still has problems: "
+                           f"{'; '.join(map(str, health.problems))}")
         return {**props, **_facts(health)}
 
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:

@@ -53,6 +53,7 @@ class HostHealthCheck(Resource, module="certbot", name="HostHealthCheck"):
     renewal_timer_enabled: pulumi.Output[bool]
     renewal_timer_active: pulumi.Output[bool]
     last_renewal_result: pulumi.Output[str]
+    last_renewal_at: pulumi.Output[Optional[str]]
     certbot_version: pulumi.Output[Optional[str]]
     https_verified: pulumi.Output[bool]
     problems: pulumi.Output[list]
@@ -64,7 +65,8 @@ class HostHealthCheck(Resource, module="certbot", name="HostHealthCheck"):
         props = _connections(connection, health_connection, health_public_key)
         props.update(owner=owner, probe=probe, repairs=repairs, domains=list(expectations.domains),
                      serve_https=expectations.serve_https, firewall=expectations.firewall,
-                     renew_before_days=expectations.renew_before_days)
+                     renew_before_days=expectations.renew_before_days, web_server=expectations.web_server,
+                     trust_required=expectations.trust_required)
         props.update({fact: None for fact in FACTS})  # outputs only: declared so that they become attributes
         register(self, self._resource_type_name, resource_name, props, HostHealthProvider, _secret_outputs(opts))
 

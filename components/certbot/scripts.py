@@ -65,10 +65,11 @@ def _variables(step: str, spec: CertbotSpec) -> list[str]:
         lines += [_array("DOMAINS", spec.domains), _assign("CERT_NAME_WANTED", spec.cert_name)]
     if step in ("renewal", HEALTH_PROBE):
         lines += [_assign("RENEWAL_TIMER", RENEWAL_TIMER), _assign("RENEWAL_SERVICE", RENEWAL_SERVICE)]
+    if step in ("certificate", "renewal", HEALTH_PROBE):
+        lines.append(_assign("ACME_CA_BUNDLE", spec.acme_ca_bundle))  # trusted beside the system's roots
     if step in ("certificate", "renewal"):
         lines += [
             _assign("ACME_SERVER", spec.acme_server),
-            _assign("ACME_CA_BUNDLE", spec.acme_ca_bundle),
             _assign("SERVER", spec.server_url or LETS_ENCRYPT_PRODUCTION),
         ]
     if step == "certificate":

@@ -34,7 +34,7 @@ LAB_PACKAGES = ("pebble", "certbot", "python3-certbot-nginx", "python3-certbot-a
 ACME_DIRECTORY = "https://localhost:14000/dir"
 DNS_ADDRESS = "127.0.0.53"
 HOST_ADDRESS = "10.77.0.2"  # the host's eth0 (a cloud VM's private address), after connect_client()
-CLIENT_ADDRESS = "10.77.0.1"
+CLIENT_ADDRESS = "10.77.0.1"  # the operator's side of that link
 DNS_MANAGEMENT = "127.0.0.1:8055"
 PEBBLE_CA = "/etc/lab-pebble/ca.pem"
 SSH_USER = "deploy"
@@ -274,7 +274,8 @@ class HostLab:
             grep -q '^HTTP/1.[01] 200' <&3""")
 
     def _pebble(self) -> None:
-        """A private CA for pebble's own HTTPS listener; CertbotHost gets it as acme_ca_bundle."""
+        """A private CA for pebble's own HTTPS listener and pebble's issuing root: CertbotHost gets them as
+        acme_ca_bundle."""
         self._dns()
         self.sh(f"""
             set -e
@@ -294,6 +295,9 @@ JSON
                    f"-dnsserver {DNS_ADDRESS}:53 >/var/log/pebble.log 2>&1")
         self.wait_for("openssl s_client -connect localhost:14000 -CAfile /etc/lab-pebble/ca.pem -verify_return_error "
                       "</dev/null >/dev/null 2>&1", "pebble")
+        # The root pebble issues under (made at its start) joins the bundle, as a private CA's one root signs both its
+        # ACME server's TLS and the certificates it issues: served chains then verify against acme_ca_bundle.
+        self.sh(f"curl -sSf --cacert {PEBBLE_CA} https://localhost:15000/roots/0 >> {PEBBLE_CA}")
 
     def _ssh_user(self) -> None:
         self.sh(f"""
@@ -354,16 +358,23 @@ WRAPPER
         self.spawn("exec /usr/sbin/sshd -D -E /var/log/lab-sshd.log -f /etc/lab-ssh/sshd_config")
         self.wait_for(f"ss -Htln 'sport = :{port}' | grep -q .", "sshd")
 
-    def connect_client(self) -> None:
-        """The operator's machine: a namespace wired to this host by a veth pair (client 10.77.0.1, host eth0
-        10.77.0.2), so its SSH reaches the host through the host's firewall rather than over loopback."""
-        self.client = subprocess.Popen(["unshare", "--net", "sleep", "infinity"])
-        time.sleep(0.1)
+    def connect_client(self, client: Optional[subprocess.Popen] = None, network: int = 0) -> str:
+        """The operator's machine: a namespace wired to this host by a veth pair (client 10.77.<network>.1, host eth0
+        10.77.<network>.2; by default ``CLIENT_ADDRESS`` and ``HOST_ADDRESS``), so its SSH reaches the host through
+        the host's firewall rather than over loopback. ``client``: an operator's namespace shared by several hosts,
+        each on its own ``network`` (whoever made it ends it); else one made for this host. Returns the host's
+        address."""
+        if client is None:
+            client = self.client = subprocess.Popen(["unshare", "--net", "sleep", "infinity"])
+            time.sleep(0.1)
         # Made from the client's side: PIDs given to `ip link ... netns` are read in the caller's PID namespace.
-        subprocess.run(["nsenter", f"--net=/proc/{self.client.pid}/ns/net", "sh", "-c",
-                        f"ip link add client0 type veth peer name eth0 netns {self.init_pid} && ip link set lo up && "
-                        f"ip addr add {CLIENT_ADDRESS}/24 dev client0 && ip link set client0 up"], check=True)
-        self.host_sh(f"ip addr add {HOST_ADDRESS}/24 dev eth0 && ip link set eth0 up")
+        subprocess.run(["nsenter", f"--net=/proc/{client.pid}/ns/net", "sh", "-c",
+                        f"ip link add client{network} type veth peer name eth0 netns {self.init_pid} && "
+                        f"ip link set lo up && ip addr add 10.77.{network}.1/24 dev client{network} && "
+                        f"ip link set client{network} up"], check=True)
+        address = f"10.77.{network}.2"
+        self.host_sh(f"ip addr add {address}/24 dev eth0 && ip link set eth0 up")
+        return address
 
     def client_ssh(self, command: str, port: int = 22, user: str = SSH_USER) -> subprocess.CompletedProcess:
         """``command`` over SSH from the operator's machine to the host's eth0, as remote.Command runs it."""
@@ -403,6 +414,14 @@ WRAPPER
         name = name or self.domains[0]
         return self.sh(f"openssl s_client -connect 127.0.0.1:443 -servername {name} </dev/null 2>/dev/null "
                        "| openssl x509 -noout -serial 2>/dev/null | cut -d= -f2", check=False).stdout.strip()
+
+    def served_chain_verifies(self, name: Optional[str] = None) -> bool:
+        """Whether a client trusting the system's roots and the lab CA's (``PEBBLE_CA``) accepts what port 443 serves
+        for ``name`` (SNI; default the first domain), name included: openssl s_client's own verification."""
+        name = name or self.domains[0]
+        return self.sh(f"openssl s_client -connect 127.0.0.1:443 -servername {name} -verify_hostname {name} "
+                       f"-CAfile {PEBBLE_CA} -CApath /etc/ssl/certs -verify_return_error </dev/null", check=False
+                       ).returncode == 0
 
     def acme_orders(self) -> int:
         """Certificates the CA (pebble) issued, dry runs included: the CA's own count, not the scripts' words."""

@@ -22,10 +22,17 @@ serial=0A1B
 names=df.example.com,www.df.example.com
 expires_at=2027-02-20T10:00:00Z
 issuer=CN=Pebble Intermediate CA
-served=df.example.com:0A1B www.df.example.com:0A1B
+served=df.example.com:0A1B:0 www.df.example.com:0A1B:0
+renewal_conf=present
+renewal_paths_wrong=
+account=5f3a9c
+account_present=true
+renewal_installer=nginx
+renewal_deploy_hook=
 timer_enabled=true
 timer_active=true
 last_renewal=success
+last_renewal_at=Sun 2026-11-29 03:12:40 UTC
 firewall=ufw
 firewall_active=true
 firewall_missing=
@@ -45,6 +52,7 @@ def test_a_healthy_host_has_no_problems_and_reports_its_facts():
     assert health.days_left == 81 and health.expires_at == "2027-02-20T10:00:00Z"
     assert health.https_verified and health.renewal_timer_active and health.certbot_version == "5.8.0"
     assert health.names == ("df.example.com", "www.df.example.com") and health.issuer == "CN=Pebble Intermediate CA"
+    assert (health.last_renewal_result, health.last_renewal_at) == ("success", "Sun 2026-11-29 03:12:40 UTC")
 
 
 @pytest.mark.parametrize("changes, step, reason", [
@@ -52,9 +60,35 @@ def test_a_healthy_host_has_no_problems_and_reports_its_facts():
     ({"expires_at": "2026-11-28T12:00:00Z"}, "renewal", "expired 2 days ago"),
     ({"timer_enabled": "false", "timer_active": "false"}, "renewal", "snap.certbot.renew.timer is disabled"),
     ({"timer_active": "false"}, "renewal", "snap.certbot.renew.timer is inactive"),
-    ({"served": "df.example.com:0A1B www.df.example.com:0C0C"}, "certificate",
+    ({"served": "df.example.com:0A1B:0 www.df.example.com:0C0C:0"}, "certificate",
      "HTTPS serves serial 0C0C for www.df.example.com, live is 0A1B"),
-    ({"served": "df.example.com: www.df.example.com:0A1B"}, "certificate", "HTTPS serves serial none for df.example.com"),
+    ({"served": "df.example.com:0A1B:0 www.df.example.com:0C0C:18"}, "certificate",
+     "HTTPS serves serial 0C0C for www.df.example.com, live is 0A1B; that chain does not verify: it is self-signed"),
+    ({"served": "df.example.com:-:- www.df.example.com:0A1B:0"}, "certificate",
+     "HTTPS serves serial none for df.example.com"),
+    # The live certificate, served in a chain no client accepts: each of openssl verify's reasons in words.
+    ({"served": "df.example.com:0A1B:20 www.df.example.com:0A1B:0"}, "certificate",
+     "the live certificate for df.example.com in a chain that does not verify: its issuer is not trusted"),
+    ({"served": "df.example.com:0A1B:0 www.df.example.com:0A1B:62"}, "certificate",
+     "for www.df.example.com in a chain that does not verify: it is not valid for this name (name mismatch)"),
+    ({"served": "df.example.com:0A1B:10 www.df.example.com:0A1B:0"}, "certificate",
+     "a certificate in the chain has expired"),
+    ({"served": "df.example.com:0A1B:19 www.df.example.com:0A1B:0"}, "certificate",
+     "its chain ends in a root no client trusts"),
+    ({"served": "df.example.com:0A1B:79 www.df.example.com:0A1B:0"}, "certificate",
+     "openssl verify fails with error 79"),
+    # certbot no longer manages the lineage, or a renewed certificate would not be served.
+    ({"renewal_conf": "missing"}, "certificate",
+     "no readable renewal configuration for df.example.com (/etc/letsencrypt/renewal/df.example.com.conf is "
+     "missing), so nothing will renew it"),
+    ({"renewal_conf": "unreadable"}, "certificate", "df.example.com.conf is unreadable"),
+    ({"renewal_paths_wrong": "cert,fullchain"}, "certificate", "does not name the live certificate's files "
+                                                                "(cert,fullchain)"),
+    ({"account_present": "false"}, "certificate", "the ACME account 5f3a9c that "
+                                                  "/etc/letsencrypt/renewal/df.example.com.conf renews with is missing"),
+    ({"renewal_installer": "None"}, "certificate", "does not reload nginx (its installer is None)"),
+    ({"last_renewal": "exit-code"}, "renewal", "the last run of snap.certbot.renew.service (Sun 2026-11-29 03:12:40 UTC)"
+                                               " ended with 'exit-code', and the next would fail the same way"),
     ({"certbot_snap": ""}, "certbot", "the certbot snap is not installed"),
     ({"snapd": "missing"}, "snapd", "snapd is not installed"),
     ({"serial": "", "names": "", "expires_at": ""}, "certificate", "there is no live certificate df.example.com"),
@@ -71,9 +105,34 @@ def test_each_drift_is_a_problem_in_words_with_the_step_that_repairs_it(changes,
     assert health.repair_steps == (step,)
 
 
+def test_a_failing_reload_test_is_for_a_person_to_fix_and_names_the_error():
+    health = assess(probe(reload_nginx="nginx: [emerg] unknown directive \"sll\" in /etc/nginx/sites-enabled/x:3"),
+                    EXPECT, NOW)
+    [problem] = health.problems
+    assert problem.step is None and health.repair_steps == () and health.by_hand == (problem,)
+    assert str(problem) == ("`nginx -t` fails, so the reload after a renewal would fail and the renewed certificate "
+                            "would not be served: nginx: [emerg] unknown directive \"sll\" in /etc/nginx/sites-enabled/x:3"
+                            " (fix by hand: correct the nginx configuration until `nginx -t` passes)")
+
+
+def test_webroot_renewal_needs_its_deploy_hook_and_no_installer():
+    webroot = Expectations(EXPECT.domains, serve_https=True, firewall=True, renew_before_days=30, web_server="webroot")
+    assert assess(probe(renewal_installer="None", renewal_deploy_hook="sh -c 'reload'"), webroot, NOW).problems == ()
+    [problem] = assess(probe(renewal_installer="None"), webroot, NOW).problems
+    assert "has no deploy hook, so no web server reloads a renewed certificate" in str(problem)
+
+
+def test_staging_certificates_are_untrusted_by_design_so_not_a_problem_yet_not_verified():
+    staging = Expectations(EXPECT.domains, serve_https=True, firewall=True, renew_before_days=30,
+                           trust_required=False)
+    health = assess(probe(served="df.example.com:0A1B:20 www.df.example.com:0A1B:20"), staging, NOW)
+    assert health.problems == () and health.https_verified is False
+
+
 def test_certonly_and_no_firewall_do_not_judge_what_they_do_not_manage():
     relaxed = Expectations(EXPECT.domains, serve_https=False, firewall=False, renew_before_days=30)
-    health = assess(probe(served="df.example.com: www.df.example.com:", firewall_active="false"), relaxed, NOW)
+    health = assess(probe(served="df.example.com:-:- www.df.example.com:-:-", firewall_active="false"), relaxed,
+                    NOW)
     assert health.problems == () and health.https_verified is False
 
 
@@ -110,8 +169,9 @@ STORED = {"host": "203.0.113.10", "port": 22, "user": "root", "domains": ["df.ex
     ({"days_left": 80, "certbot_version": "5.9.0"}, False),  # a day later, the snap refreshed: nothing to do
     ({"probe": "probe v2", "repairs": {"firewall": "fw v2"}}, False),  # new scripts show on the step commands
     ({"problems": ["renewal timer ... is inactive (up re-runs the renewal step)"], "renewal_timer_active": False}, True),
-    ({"serial": "0C0C", "expires_at": "2027-04-20T10:00:00Z"}, True),  # renewed by the timer: outputs follow
+    ({"serial": "0C0C", "expires_at": "2027-04-20T10:00:00Z"}, False),  # renewed by the timer: quiet
     ({"renew_before_days": 45}, True),
+    ({"web_server": "apache", "trust_required": False}, False),  # shown by the certificate step's command
 ])
 def test_diff_changes_only_for_problems_moved_facts_or_new_inputs(news, changes):
     result = HostHealthProvider().diff("df-1", STORED, {**STORED, **news})

@@ -16,18 +16,25 @@ report() {
   echo "serial=$(live_serial)"
   echo "names=$(certificate_names | paste -sd, -)"
 }
-# The names whose HTTPS answer (SNI, this host's port 443) is not the live certificate, given as many tries per
-# name as the first argument: a reload can leave an old worker answering for a moment.
+# The names whose HTTPS answer (SNI, this host's port 443) is not the live certificate in a chain that verifies for
+# the name, given as many tries per name as the first argument: a reload can leave an old worker answering for a
+# moment. Staging certificates chain to a root no client trusts, so there only the serial counts.
 unserved_names() {
-  local tries=$1 expected domain attempt served
+  local tries=$1 expected domain attempt tls serial code
   expected=$(live_serial)
   for domain in "${DOMAINS[@]}"; do
     for attempt in $(seq "$tries"); do
-      served=$(served_serial "$domain" || true)
-      [ "$served" = "$expected" ] && break
+      tls=$(served_tls "$domain")
+      serial=${tls% *}
+      code=${tls#* }
+      if [ "$serial" = "$expected" ] && { [ "$code" = 0 ] || [ "$STAGING" = true ]; }; then break; fi
       [ "$attempt" = "$tries" ] || sleep "$attempt"
     done
-    [ "$served" = "$expected" ] || printf '%s(%s) ' "$domain" "${served:-nothing}"
+    if [ "$serial" != "$expected" ]; then
+      printf '%s(serves %s) ' "$domain" "${serial/#-/nothing}"
+    elif [ "$code" != 0 ] && [ "$STAGING" != true ]; then
+      printf '%s(chain does not verify: openssl verify error %s) ' "$domain" "$code"
+    fi
   done
 }
 verify_https() {
@@ -39,6 +46,11 @@ verify_https() {
     echo "https_verified=true"
   elif [ "$CERTONLY" = true ]; then
     say "https on this host does not serve the live certificate for: $missing; certonly mode leaves serving it to you"
+    echo "https_verified=false"
+  elif [[ "$missing" != *"(serves "* ]]; then
+    # The live certificate is served but its chain does not verify: an untrusted live certificate (one made by hand,
+    # which the renewal step replaces) or a CA outside the trust store. The health check judges it after all steps.
+    say "https on this host serves the live certificate, in a chain that does not verify, for: $missing"
     echo "https_verified=false"
   else
     fail "https on this host serves another certificate than the live one ($(live_serial)) for: $missing"
@@ -148,6 +160,57 @@ manage_apache_names() {
   fi
 }
 
+# --- 0. certbot knows the lineage: a renewal configuration naming the live files, and the account it renews with ---
+# A migration that copied live/ and archive/ only, or a clean-up by hand, leaves a certificate that is served but
+# that nothing will renew. The configuration is rebuilt (or its paths and account put right; the old one is kept in
+# the owner folder), then section 4 has certbot rewrite it for this mode with a dry run. Nothing is ordered.
+set_renewal_value() {  # key value section: replace the key's line, else add it (top: before everything)
+  if grep -q "^$1 *=" "$RENEWAL_CONF"; then
+    sed -i "s#^$1 *=.*#$1 = $2#" "$RENEWAL_CONF"
+  elif [ "$3" = top ]; then
+    sed -i "1i $1 = $2" "$RENEWAL_CONF"
+  else
+    sed -i "s#^\[renewalparams\]\$#&\n$1 = $2#" "$RENEWAL_CONF"
+  fi
+}
+usable_account() {  # server: the lineage's account if certbot has it, else one of this CA's, else a new one
+  local dir attempt
+  if account_present; then basename "$(account_dir)"; return 0; fi
+  for attempt in 1 2; do
+    for dir in /etc/letsencrypt/accounts/"${1#*://}"/*/; do
+      if [ -f "$dir/private_key.json" ] && [ -f "$dir/regr.json" ]; then basename "$dir"; return 0; fi
+    done
+    [ "$attempt" = 1 ] || break
+    EFF=(--no-eff-email); if [ "$EFF_EMAIL" = true ]; then EFF=(--eff-email); fi
+    certbot_or_fail "certbot could not register an ACME account with $1 (its output and log are above)" \
+      register --non-interactive --agree-tos --email="$EMAIL" "${EFF[@]}" --server="$1" >&2
+  done
+  fail "certbot registered an account with $1 but it is not in /etc/letsencrypt/accounts"
+}
+RELINKED=0
+if [ -f "$LIVE/cert.pem" ]; then
+  CONF_STATE=$(renewal_conf_state)
+  WRONG_KEYS=$(renewal_paths_wrong | paste -sd, -)
+  if [ "$CONF_STATE" != present ] || [ -n "$WRONG_KEYS" ] || ! account_present; then
+    if [ "$CONF_STATE" != missing ]; then cp -p "$RENEWAL_CONF" "$OWNER_DIR/renewal.conf.before"; fi
+    if [ "$CONF_STATE" != present ]; then
+      install -d -m 0755 "$(dirname "$RENEWAL_CONF")"
+      printf '# Rebuilt by dreamfactory-infra (the lineage had no readable renewal configuration)\n\n[renewalparams]\nserver = %s\nauthenticator = %s\n' \
+        "$SERVER" "$AUTH" > "$RENEWAL_CONF"
+    fi
+    ACCOUNT_SERVER=$(renewal_value server)
+    ACCOUNT=$(usable_account "${ACCOUNT_SERVER:-$SERVER}")
+    set_renewal_value archive_dir "/etc/letsencrypt/archive/$CERT_NAME" top
+    for key in fullchain chain privkey cert; do set_renewal_value "$key" "$LIVE/$key.pem" top; done
+    set_renewal_value account "$ACCOUNT" renewalparams
+    RELINKED=1
+    if [ "$CONF_STATE" != present ]; then WHY="renewal configuration $CONF_STATE"
+    elif [ -n "$WRONG_KEYS" ]; then WHY="renewal configuration names other files: $WRONG_KEYS"
+    else WHY="its ACME account was missing"; fi
+    changed "certbot did not know lineage $CERT_NAME ($WHY); set it up again with account $ACCOUNT"
+  fi
+fi
+
 # --- 1. State: the live certificate's names (read from the certificate, not from certbot's wording) and CA --------
 ORDER=1
 FORCE=()
@@ -236,11 +299,12 @@ printf '%s\n' "$CERT_NAME" > "$OWNER_DIR/cert-name"
 # --- 4. The renewal configuration follows the mode (authenticator, installer, webroot, hooks) --------------------
 STORED_WEBROOT=$(renewal_value webroot_path)
 STORED_INSTALLER=$(renewal_value installer)
-if [ "$(renewal_value authenticator)" != "$AUTH" ] || { [ "$AUTH" = webroot ] && [ "${STORED_WEBROOT%,}" != "$WEBROOT_PATH" ]; } \
+if [ "$RELINKED" = 1 ] || [ "$(renewal_value authenticator)" != "$AUTH" ] || { [ "$AUTH" = webroot ] && [ "${STORED_WEBROOT%,}" != "$WEBROOT_PATH" ]; } \
    || { [ "${#NO_INSTALLER[@]}" -gt 0 ] && ! [[ "$STORED_INSTALLER" =~ ^(|None|null)$ ]]; } \
+   || { [ "${#NO_INSTALLER[@]}" -eq 0 ] && [ "$CERTONLY" = false ] && [ "$STORED_INSTALLER" != "$WEB_SERVER" ]; } \
    || [ "$(renewal_value pre_hook)" != "$PRE_HOOK" ] || [ "$(renewal_value post_hook)" != "$POST_HOOK" ] \
    || [ "$(renewal_value renew_hook)" != "$DEPLOY_HOOK" ]; then
-  say "renewal of $CERT_NAME is set up for $(renewal_value authenticator); switching it to $WEB_SERVER (certbot reconfigure, a dry run, no certificate ordered)"
+  say "renewal of $CERT_NAME is set up for $(renewal_value authenticator)$([ "$RELINKED" = 0 ] || echo ' (rebuilt)'); setting it up for $WEB_SERVER (certbot reconfigure, a dry run, no certificate ordered)"
   certbot_or_fail "certbot reconfigure could not switch $CERT_NAME to $WEB_SERVER (its output and log are above)" \
     reconfigure --non-interactive --cert-name="$CERT_NAME" "${PLUGIN[@]}" "${NO_INSTALLER[@]}" "${SERVER_ARGS[@]}" \
     --pre-hook="$PRE_HOOK" --post-hook="$POST_HOOK" --deploy-hook="$DEPLOY_HOOK"  # empty ones clear old hooks

@@ -12,14 +12,33 @@ if [ -f "$LIVE/cert.pem" ]; then
   echo "names=$(certificate_names | paste -sd, -)"
   echo "expires_at=$(expires_at)"
   echo "issuer=$(openssl x509 -in "$LIVE/cert.pem" -noout -issuer -nameopt RFC2253 | sed 's/^issuer=//')"
-  served=()
-  for domain in "${DOMAINS[@]}"; do served+=("$domain:$(served_serial "$domain" || true)"); done
+  served=()  # domain:serial:code, code being openssl verify's for the chain served (0: trusted for that name)
+  for domain in "${DOMAINS[@]}"; do tls=$(served_tls "$domain"); served+=("$domain:${tls% *}:${tls#* }"); done
   echo "served=${served[*]}"
+  # Whether certbot still manages the lineage: without these, the certificate serves and nothing renews it.
+  echo "renewal_conf=$(renewal_conf_state)"
+  echo "renewal_paths_wrong=$(renewal_paths_wrong | paste -sd, -)"
+  echo "account=$(renewal_value account)"
+  if account_present; then echo "account_present=true"; else echo "account_present=false"; fi
+  echo "renewal_installer=$(renewal_value installer)"
+  echo "renewal_deploy_hook=$(renewal_value renew_hook)"
 fi
 
 if systemctl is-enabled --quiet "$RENEWAL_TIMER" 2>/dev/null; then echo "timer_enabled=true"; else echo "timer_enabled=false"; fi
 if systemctl is-active --quiet "$RENEWAL_TIMER" 2>/dev/null; then echo "timer_active=true"; else echo "timer_active=false"; fi
 echo "last_renewal=$(systemctl show -p Result --value "$RENEWAL_SERVICE" 2>/dev/null || true)"
+echo "last_renewal_at=$(systemctl show -p ExecMainExitTimestamp --value "$RENEWAL_SERVICE" 2>/dev/null || true)"
+# The reload a renewal relies on (certbot's nginx/apache installer, or the deploy hook that reloads what runs) fails
+# when the configuration does not pass its test; the first lines of the test's complaint, for each such server.
+if pgrep -x nginx >/dev/null || [ "$(renewal_value installer)" = nginx ]; then
+  if ! output=$(nginx -t 2>&1); then  # without nginx's time and pid, so the words stay the same between reads
+    echo "reload_nginx=$(head -n 2 <<<"$output" | sed -E 's#^[0-9/]+ [0-9:]+ (\[[a-z]+\]) [0-9#]+: #\1 #' | paste -sd' ' -)"
+  fi
+fi
+if pgrep -x apache2 >/dev/null || pgrep -x httpd >/dev/null || [ "$(renewal_value installer)" = apache ]; then
+  ctl=apachectl; command -v apachectl >/dev/null 2>&1 || ctl=apache2ctl
+  if ! output=$("$ctl" configtest 2>&1); then echo "reload_apache=$(head -n 2 <<<"$output" | paste -sd' ' -)"; fi
+fi
 
 # The rules the firewall step keeps: 80, 443 and extra_ports (SSH rules of an active firewall are the operator's).
 # Missing ones are listed as "port 443/tcp" or "service https", separated by commas.

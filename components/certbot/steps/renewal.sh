@@ -39,6 +39,16 @@ if [ "$(cat "$CA_DROPIN" 2>/dev/null || true)" != "$WANT_DROPIN" ]; then
   systemctl daemon-reload
 fi
 
+# A failed last run of the renewal service (the timer's) fails again next time unless its cause is gone: run it now,
+# as the timer would. If it fails again the cause is in certbot's log (shown) and needs a hand.
+LAST_RESULT=$(systemctl show -p Result --value "$RENEWAL_SERVICE" 2>/dev/null || true)
+if [ -n "$LAST_RESULT" ] && [ "$LAST_RESULT" != success ]; then
+  say "the last run of $RENEWAL_SERVICE ended with '$LAST_RESULT'; running it again now, as the timer does"
+  run_or_fail "$RENEWAL_SERVICE failed again, so renewal by the timer is broken: fix by hand what certbot's log above names, then run: systemctl start $RENEWAL_SERVICE" \
+    systemctl start "$RENEWAL_SERVICE"
+  changed "$RENEWAL_SERVICE ran again and succeeded"
+fi
+
 # A certificate within renew_before_days of expiry is renewed now: the health check flags it from that day on, and
 # certbot's own window (30 days, or a third of a short lifetime) may start later, so certbot is told to.
 RENEW_SECONDS=$((RENEW_BEFORE_DAYS * 86400))
