@@ -3,13 +3,18 @@
 import pulumi
 
 from components.certbot import CertbotHost
-from components.dreamfactory import CorsEntry
+from components.dreamfactory import CorsEntry, DreamFactoryInstance
 from components.settings import load_settings
 
 settings = load_settings()
 
-cors_entries = {entry.name: CorsEntry(entry.name, **entry.arguments, opts=entry.options)
-                for entry in settings.cors_entries}
+instances = {instance.name: DreamFactoryInstance(instance.name, **instance.arguments)
+             for instance in settings.instances}
+cors_entries = {
+    entry.name: CorsEntry(entry.name, **entry.arguments, opts=pulumi.ResourceOptions.merge(
+        entry.options, pulumi.ResourceOptions(provider=instances.get(entry.instance))))
+    for entry in settings.cors_entries
+}
 
 hosts = {
     host.name: CertbotHost(host.name, connection=host.connection_args(),

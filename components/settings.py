@@ -4,7 +4,9 @@ Project keys (namespace = the Pulumi project name):
 
     corsEntries: list of {name, path, origins, methods, headers, exposedHeaders, maxAge,
                           supportsCredentials, enabled, description, adoptExisting, verifyPreflight,
-                          probePath}
+                          probePath, instance, protect, retainOnDelete}
+    instances:   list of {name, url, email | username, passwordSecret | sessionTokenSecret, apiKeySecret,
+                          verifyTls, caBundle, timeoutSeconds}   (DreamFactories besides dreamfactory:*)
     hosts:       list of {name, host, port, user, privateKeySecret | agentSocket, hostKey, proxy, healthPublicKey,
                           health, osFamily, domains, email, agreeTos, webServer, webrootPath, installCertificate,
                           firewall, staging, effEmail, acmeServer, acmeCaBundle, certName, extraPorts,
@@ -15,6 +17,9 @@ Project keys (namespace = the Pulumi project name):
 ``privateKeySecret`` names another config key of this project that holds the SSH private key as a secret
 (``pulumi config set --secret sshKeyDf1 < key``), so the host list itself stays readable in reviews.
 ``agentSocket`` instead names the socket of an SSH agent holding the key: then no key is in config or state.
+An instance's ``*Secret`` keys name secret config keys the same way; left out, its plugin reads
+DREAMFACTORY_<NAME>_PASSWORD / _SESSION_TOKEN / _API_KEY from the environment. An entry with ``instance: <name>``
+lives on that instance; without it, on the stack's ``dreamfactory:*`` DreamFactory.
 The ``dreamfactory:*`` connection keys are read by the provider's ``configure()``; here they are only checked
 to exist, so that a missing URL fails the preview instead of the first API call.
 
@@ -36,7 +41,7 @@ from pulumi_command import remote
 
 from components.certbot.spec import DEFAULT_HEALTH_USER, CertbotConfigError, build_spec
 from components.dreamfactory import cors_schema
-from components.dreamfactory.client import CONFIG_KEYS as CONNECTION_KEYS, ConnectionSettings
+from components.dreamfactory.client import CONFIG_KEYS as CONNECTION_KEYS, ConnectionSettings, instance_environment
 from components.dreamfactory.errors import ConfigurationError
 
 SECRET_CONNECTION_KEYS = ("password", "sessionToken", "apiKey")
@@ -47,9 +52,15 @@ CORS_KEYS = {
     "enabled": "enabled", "description": "description", "adoptExisting": "adopt_existing",
     "verifyPreflight": "verify_preflight", "probePath": "probe_path",
 }
-# Resource options of an entry (not CorsEntry arguments): Pulumi's protect and retainOnDelete.
-CORS_OPTION_KEYS = ("protect", "retainOnDelete")
-PROJECT_KEYS = ("corsEntries", "hosts")
+# Resource options of an entry (not CorsEntry arguments): Pulumi's protect and retainOnDelete, and the instance it
+# lives on (its provider).
+CORS_OPTION_KEYS = ("protect", "retainOnDelete", "instance")
+PROJECT_KEYS = ("corsEntries", "hosts", "instances")
+# An instance's keys: DreamFactoryInstance arguments, and the secret config keys that hold its secret ones.
+INSTANCE_KEYS = {"name": None, "url": "url", "email": "email", "username": "username", "verifyTls": "verify_tls",
+                 "caBundle": "ca_bundle", "timeoutSeconds": "timeout_seconds"}
+INSTANCE_SECRET_KEYS = {"passwordSecret": ("password", "password"),  # stack key: (argument, connection key)
+                        "sessionTokenSecret": ("session_token", "sessionToken"), "apiKeySecret": ("api_key", "apiKey")}
 HOST_KEYS = {
     "name": None, "host": None, "port": None, "user": None, "privateKeySecret": None, "agentSocket": None,
     "hostKey": None, "proxy": None, "health": None, "healthPublicKey": "health_public_key",
@@ -77,6 +88,7 @@ class CorsEntrySettings:
     arguments: dict[str, Any]  # CorsEntry keyword arguments
     protect: bool = False  # Pulumi refuses to delete the resource (and so the entry) until unprotected
     retain_on_delete: bool = False  # deleting the resource leaves the entry in DreamFactory
+    instance: Optional[str] = None  # the DreamFactoryInstance it lives on; None: the stack's dreamfactory:*
 
     @property
     def options(self) -> pulumi.ResourceOptions:
@@ -118,10 +130,17 @@ class HostSettings:
 
 
 @dataclass(frozen=True)
+class InstanceSettings:
+    name: str
+    arguments: dict[str, Any]  # DreamFactoryInstance keyword arguments, secrets as secret Outputs
+
+
+@dataclass(frozen=True)
 class Settings:
     stack: str
     cors_entries: tuple[CorsEntrySettings, ...]
     hosts: tuple[HostSettings, ...]
+    instances: tuple[InstanceSettings, ...] = ()
 
 
 def _error(stack: str, where: str, reason: str) -> SettingsError:
@@ -172,14 +191,22 @@ def _name(stack: str, where: str, item: Mapping[str, Any], seen: set[str]) -> st
     return name
 
 
-def parse_cors_entries(stack: str, key: str, raw: Any) -> tuple[CorsEntrySettings, ...]:
+def parse_cors_entries(stack: str, key: str, raw: Any, instances: Iterable[str] = ()) -> tuple[CorsEntrySettings, ...]:
     entries, names, paths = [], set(), {}
+    instances = list(instances)
     for index, item in enumerate(_list_of_items(stack, key, raw)):
         where = f"{key}[{index}]"
         _check_keys(stack, where, item, {**CORS_KEYS, **dict.fromkeys(CORS_OPTION_KEYS)})
         name = _name(stack, where, item, names)
+        instance = item.get("instance")
+        if instance is not None and instance not in instances:
+            close = _closest(str(instance), instances)
+            known = f"did you mean {close!r}?" if close else \
+                f"declared instances: {', '.join(instances)}" if instances else "no instance is declared"
+            raise _error(stack, f"{where}.instance", f"unknown instance {instance!r} ({known}); declare it under "
+                                                     "instances, or leave instance out for the stack's dreamfactory:*")
         options = {}
-        for option in CORS_OPTION_KEYS:
+        for option in ("protect", "retainOnDelete"):
             value = item.get(option, False)
             if not isinstance(value, bool):
                 raise _error(stack, f"{where}.{option}", f"must be true or false, not {value!r}")
@@ -189,13 +216,57 @@ def parse_cors_entries(stack: str, key: str, raw: Any) -> tuple[CorsEntrySetting
         if failures:
             field, reason = failures[0]
             raise _error(stack, f"{where}.{_CAMEL.get(field, field)}", _in_stack_words(reason))
-        path = cors_schema.normalise(arguments)["path"]
+        # Paths are unique per DreamFactory: the same path on two instances is two entries.
+        path = (instance, cors_schema.normalise(arguments)["path"])
         if path in paths:
-            raise _error(stack, f"{where}.path", f"{path!r} is also the path of {paths[path]!r}; DreamFactory keeps "
-                                                 "paths unique, so merge the two entries")
+            raise _error(stack, f"{where}.path", f"{path[1]!r} is also the path of {paths[path]!r}"
+                                                 f"{f' on instance {instance!r}' if instance else ''}; DreamFactory "
+                                                 "keeps paths unique, so merge the two entries")
         paths[path] = name
-        entries.append(CorsEntrySettings(name, arguments, options["protect"], options["retainOnDelete"]))
+        entries.append(CorsEntrySettings(name, arguments, options["protect"], options["retainOnDelete"], instance))
     return tuple(entries)
+
+
+def parse_instances(stack: str, key: str, raw: Any, secret: Secret) -> tuple[InstanceSettings, ...]:
+    instances, names = [], set()
+    for index, item in enumerate(_list_of_items(stack, key, raw)):
+        where = f"{key}[{index}]"
+        _check_keys(stack, where, item, {**INSTANCE_KEYS, **INSTANCE_SECRET_KEYS})
+        name = _name(stack, where, item, names)
+        for text_key in ("url", "email", "username", "caBundle"):
+            value = item.get(text_key)
+            if value is not None and (not isinstance(value, str) or not value.strip()):
+                raise _error(stack, f"{where}.{text_key}", f"must be a non-empty string, not {value!r}")
+        if item.get("url") is None:
+            raise _error(stack, f"{where}.url", "required: the DreamFactory's address, e.g. https://df-eu.example.com")
+        verify_tls, timeout = item.get("verifyTls", True), item.get("timeoutSeconds", 30)
+        if not isinstance(verify_tls, bool):
+            raise _error(stack, f"{where}.verifyTls", f"must be true or false, not {verify_tls!r}")
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+            raise _error(stack, f"{where}.timeoutSeconds", f"must be a number of seconds, not {timeout!r}")
+        try:
+            ConnectionSettings(url=item["url"], verify_tls=verify_tls, ca_bundle=item.get("caBundle"),
+                               timeout_seconds=timeout, require_credentials=False, instance=name)
+        except ConfigurationError as exc:
+            field = "timeoutSeconds" if "timeoutSeconds" in str(exc) else "url"
+            raise _error(stack, f"{where}.{field}", str(exc)) from None
+        if "passwordSecret" in item and "sessionTokenSecret" in item:
+            raise _error(stack, f"{where}.sessionTokenSecret", "set passwordSecret or sessionTokenSecret, not both")
+        if "passwordSecret" in item and not ("email" in item or "username" in item):
+            raise _error(stack, f"{where}.email", "required with passwordSecret (or username): who logs in")
+        arguments = {snake: item[camel] for camel, snake in INSTANCE_KEYS.items() if snake and camel in item}
+        for camel, (argument, connection_key) in INSTANCE_SECRET_KEYS.items():
+            if camel not in item:
+                continue
+            secret_name = item[camel]
+            value = secret(secret_name) if isinstance(secret_name, str) and secret_name else None
+            if value is None:
+                raise _error(stack, f"{where}.{camel}", f"config key {secret_name!r} is not set; run: pulumi config "
+                                                        f"set --secret {secret_name} (or leave {camel} out and set "
+                                                        f"{instance_environment(name)[connection_key]})")
+            arguments[argument] = value
+        instances.append(InstanceSettings(name, arguments))
+    return tuple(instances)
 
 
 Secret = Callable[[str], Optional[pulumi.Output[str]]]
@@ -320,20 +391,23 @@ def _unknown_key(full_key: str, known: list[str]) -> str:
                                            else f"known keys: {', '.join(known)}") + ")"
 
 
-def _named_secrets(host_items: Any) -> list[str]:
-    """The config keys the hosts name as secrets (``privateKeySecret`` of a host, its bastion, its health identity)."""
+def _named_secrets(host_items: Any, instance_items: Any) -> list[str]:
+    """The config keys named as secrets: ``privateKeySecret`` of a host, its bastion, its health identity, and an
+    instance's ``passwordSecret`` / ``sessionTokenSecret`` / ``apiKeySecret``."""
     names = []
-    for item in host_items or ():
+    for item in host_items if isinstance(host_items, list) else ():
         for hop in (item, item.get("proxy"), item.get("health")) if isinstance(item, dict) else ():
             if isinstance(hop, dict) and isinstance(hop.get("privateKeySecret"), str):
                 names.append(hop["privateKeySecret"])
+    for item in instance_items if isinstance(instance_items, list) else ():
+        names += [item[key] for key in INSTANCE_SECRET_KEYS if isinstance(item, dict) and isinstance(item.get(key), str)]
     return names
 
 
-def check_config_keys(stack: str, project: str, keys: Iterable[str], host_items: Any) -> None:
+def check_config_keys(stack: str, project: str, keys: Iterable[str], host_items: Any, instance_items: Any = None) -> None:
     """Every key of the project's namespace and of ``dreamfactory:`` is one this program reads: the project's lists,
-    the secrets the hosts name (``privateKeySecret``), and the DreamFactory connection keys."""
-    secrets = _named_secrets(host_items)
+    the secrets the hosts and instances name, and the DreamFactory connection keys."""
+    secrets = _named_secrets(host_items, instance_items)
     known = {project: [*PROJECT_KEYS, *secrets],
              "dreamfactory": list(CONNECTION_KEYS)}
     unknown = [_unknown_key(full_key, known[namespace]) for full_key in sorted(keys)
@@ -348,8 +422,10 @@ def check_entries_declared(stack: str, project: str, keys: Iterable[str]) -> Non
     """A stack that talks to a DreamFactory must say which CORS entries it manages, even none: with the list key
     missing (deleted, or lost in a merge), the next ``up`` would delete every entry the stack manages."""
     keys = set(keys)
-    if "dreamfactory:url" in keys and f"{project}:corsEntries" not in keys:
-        raise _error(stack, f"{project}:corsEntries", "missing while dreamfactory:url is set, so the next `up` would "
+    talks_to = "dreamfactory:url" if "dreamfactory:url" in keys else f"{project}:instances" \
+        if f"{project}:instances" in keys else None
+    if talks_to and f"{project}:corsEntries" not in keys:
+        raise _error(stack, f"{project}:corsEntries", f"missing while {talks_to} is set, so the next `up` would "
                                                       "delete every CORS entry this stack manages; declare the entries,"
                                                       " or `corsEntries: []` when the stack should manage none")
 
@@ -364,11 +440,13 @@ def load_settings() -> Settings:
     stack, project_name = pulumi.get_stack(), pulumi.get_project()
     project = pulumi.Config()
     keys = config_keys()
-    host_items = project.get_object("hosts")
-    check_config_keys(stack, project_name, keys, host_items if isinstance(host_items, list) else None)
+    host_items, instance_items = project.get_object("hosts"), project.get_object("instances")
+    check_config_keys(stack, project_name, keys, host_items, instance_items)
     check_entries_declared(stack, project_name, keys)
-    cors_entries = parse_cors_entries(stack, "corsEntries", project.get_object("corsEntries"))
+    instances = parse_instances(stack, "instances", instance_items, project.get_secret)
+    cors_entries = parse_cors_entries(stack, "corsEntries", project.get_object("corsEntries"),
+                                      [instance.name for instance in instances])
     hosts = parse_hosts(stack, "hosts", host_items, project.get_secret)
-    if cors_entries:
+    if any(entry.instance is None for entry in cors_entries):  # entries on the stack's own dreamfactory:*
         check_dreamfactory_connection(stack, pulumi.Config("dreamfactory"), os.environ, pulumi.runtime.is_dry_run())
-    return Settings(stack, cors_entries, hosts)
+    return Settings(stack, cors_entries, hosts, instances)

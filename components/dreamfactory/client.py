@@ -18,6 +18,7 @@ Why it looks like this (facts in ../shared/reference/dreamfactory-api.md):
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Mapping, Optional
@@ -51,6 +52,15 @@ CONFIG_KEYS = {
     "caBundle": None,
     "timeoutSeconds": None,
 }
+INSTANCE_KEY = "instance"  # set by an explicit DreamFactoryInstance provider: its name
+
+
+def instance_environment(instance: str) -> dict[str, Optional[str]]:
+    """The environment variables of a named instance, key by key: DREAMFACTORY_<NAME>_PASSWORD and so on (NAME
+    upper-cased, other characters than letters and digits as ``_``). The unnamed ones (DREAMFACTORY_PASSWORD) are the
+    default instance's and never reach a named one."""
+    prefix = "DREAMFACTORY_" + re.sub(r"[^A-Z0-9]", "_", instance.upper()) + "_"
+    return {key: env_name and prefix + env_name[len("DREAMFACTORY_"):] for key, env_name in CONFIG_KEYS.items()}
 
 
 @dataclass(frozen=True)
@@ -73,25 +83,30 @@ class ConnectionSettings:
     require_credentials: bool = field(default=True, repr=False, compare=False)
     # Where each login setting came from ("dreamfactory:email" or "DREAMFACTORY_EMAIL"), for messages.
     sources: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    # The DreamFactoryInstance these settings belong to; None: the default one (dreamfactory:* config).
+    instance: Optional[str] = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         problems = []
         parts = urlsplit(self.url or "")
+        if self.instance is None:
+            where, url_help = "dreamfactory:", "(set it with `pulumi config set dreamfactory:url ...` or DREAMFACTORY_URL)"
+            login_help = ("set dreamfactory:email (or dreamfactory:username) and dreamfactory:password (secret), or "
+                          "dreamfactory:sessionToken (secret), or the DREAMFACTORY_* environment variables")
+        else:
+            env = instance_environment(self.instance)
+            where, url_help = f"instance {self.instance!r} ", f"(its url, or {env['url']})"
+            login_help = (f"give its email (or username) and password (the stack file's passwordSecret), or its "
+                          f"sessionTokenSecret, or set {env['password']} or {env['sessionToken']}")
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            problems.append(
-                "dreamfactory:url must be an http(s) URL such as https://df.example.com "
-                "(set it with `pulumi config set dreamfactory:url ...` or DREAMFACTORY_URL)"
-            )
+            problems.append(f"{where}url must be an http(s) URL such as https://df.example.com {url_help}")
         elif parts.query or parts.fragment or parts.username:
-            problems.append("dreamfactory:url must not carry credentials, a query or a fragment")
+            problems.append(f"{where}url must not carry credentials, a query or a fragment")
         if self.require_credentials and not self.has_credentials:
-            problems.append(
-                "no DreamFactory credentials: set dreamfactory:email (or dreamfactory:username) and "
-                "dreamfactory:password (secret), or dreamfactory:sessionToken (secret), or the DREAMFACTORY_* "
-                "environment variables"
-            )
+            named = f"instance {self.instance!r}: " if self.instance else ""
+            problems.append(f"{named}no DreamFactory credentials: {login_help}")
         if not self.timeout_seconds > 0:
-            problems.append("dreamfactory:timeoutSeconds must be a number of seconds greater than 0")
+            problems.append(f"{where}timeoutSeconds must be a number of seconds greater than 0")
         if problems:
             raise ConfigurationError("; ".join(problems))
 
@@ -125,11 +140,15 @@ class ConnectionSettings:
     def from_config(
         cls, get: Callable[[str], Optional[str]], environ: Mapping[str, str], *, require_credentials: bool = True
     ) -> "ConnectionSettings":
-        """Read ``dreamfactory:<key>`` through ``get``; environment variables fill what config leaves empty."""
+        """Read ``dreamfactory:<key>`` through ``get``; environment variables fill what config leaves empty: the
+        DREAMFACTORY_* ones, or for a named instance (``dreamfactory:instance``) only its DREAMFACTORY_<NAME>_* ones."""
+        instance = get(f"dreamfactory:{INSTANCE_KEY}") or None
+        env_names = CONFIG_KEYS if instance is None else instance_environment(instance)
         values: dict[str, Optional[str]] = {}
         sources: dict[str, str] = {}
-        for key, env_name in CONFIG_KEYS.items():
-            value, sources[key] = get(f"dreamfactory:{key}"), f"dreamfactory:{key}"
+        for key, env_name in env_names.items():
+            value = get(f"dreamfactory:{key}")
+            sources[key] = f"dreamfactory:{key}" if instance is None else f"instance {instance!r} {key}"
             if (value is None or value == "") and env_name:
                 value, sources[key] = environ.get(env_name), env_name
             values[key] = value if value not in ("", None) else None
@@ -140,11 +159,12 @@ class ConnectionSettings:
             password=values["password"],
             session_token=values["sessionToken"],
             api_key=values["apiKey"],
-            verify_tls=_parse_bool("dreamfactory:verifyTls", values["verifyTls"], default=True),
+            verify_tls=_parse_bool(sources["verifyTls"], values["verifyTls"], default=True),
             ca_bundle=values["caBundle"],
-            timeout_seconds=_parse_seconds("dreamfactory:timeoutSeconds", values["timeoutSeconds"], default=30.0),
+            timeout_seconds=_parse_seconds(sources["timeoutSeconds"], values["timeoutSeconds"], default=30.0),
             require_credentials=require_credentials,
             sources=sources,
+            instance=instance,
         )
 
 

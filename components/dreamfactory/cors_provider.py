@@ -84,6 +84,10 @@ def preflight_result(client: DreamFactoryClient, entry: dict) -> tuple[Optional[
     return False, f"a browser's preflight (OPTIONS /{probe}, Origin {origin}, method {method}) fails: {cause}"
 
 
+def _instance_words(instance: Optional[str]) -> str:
+    return f"DreamFactoryInstance {instance!r}" if instance else "the stack's DreamFactory (dreamfactory:*)"
+
+
 class CorsProvider(ResourceProvider):
     """Create, read, update and delete ``system/cors`` entries."""
 
@@ -94,16 +98,34 @@ class CorsProvider(ResourceProvider):
     def configure(self, req: ConfigureRequest) -> None:
         self._settings_source = req.config.get
 
-    def _client(self) -> DreamFactoryClient:
+    def _configured_url(self) -> str:
+        """The address this plugin process is configured for (no request, no credentials needed)."""
+        get = self.__dict__.get("_settings_source", lambda key: None)
+        return ConnectionSettings.from_config(get, os.environ, require_credentials=False).url.rstrip("/")
+
+    def _elsewhere(self, props: dict) -> Optional[str]:
+        """The address of another DreamFactory that ``props``' entry was written to, if the URL changed since."""
+        written_to = props.get(schema.WRITTEN_TO)
+        return written_to if written_to and written_to != self._configured_url() else None
+
+    def _client(self, props: dict) -> DreamFactoryClient:
+        """The client of the DreamFactory this plugin process is configured for, which must be the one ``props``'
+        entry lives on: an id read, written or deleted on another DreamFactory would be someone else's entry."""
         # Built on first use, once per plugin process; the plugin may call from four threads at once.
         lock = self.__dict__.setdefault("_client_lock", threading.Lock())
         with lock:
             client = self.__dict__.get("_client_instance")
             if client is None:
                 get = self.__dict__.get("_settings_source", lambda key: None)
-                client = DreamFactoryClient(ConnectionSettings.from_config(get, os.environ))
-                self._client_instance = client
-            return client
+                settings = ConnectionSettings.from_config(get, os.environ)
+                client = self._client_instance = DreamFactoryClient(settings)
+                self._configured_instance = settings.instance
+        configured, wanted = self._configured_instance, props.get("instance") or None
+        if configured != wanted:
+            raise DreamFactoryError(
+                f"CORS entry {props.get('path')!r} lives on {_instance_words(wanted)}, but this provider is "
+                f"{_instance_words(configured)}; give the entry the provider of its instance")
+        return client
 
     def __getstate__(self) -> dict:
         # Never pickle a client, a lock or the config reader: only the class reference travels.
@@ -119,13 +141,16 @@ class CorsProvider(ResourceProvider):
     def diff(self, _id: str, olds: dict, news: dict) -> DiffResult:
         news = schema.normalise({key: _mark_unknowns(value) for key, value in news.items()})
         changed = schema.changed_fields(olds, news) + schema.changed_probe_fields(olds, news)
-        return DiffResult(changes=bool(changed), replaces=[], delete_before_replace=False)
+        moved = [name for name in schema.IDENTITY_FIELDS if (olds.get(name) or None) != (news.get(name) or None)]
+        if self._elsewhere(olds):  # the instance's URL changed: create it there (the old one is left, see delete)
+            moved.append(schema.WRITTEN_TO)
+        return DiffResult(changes=bool(changed or moved), replaces=moved, delete_before_replace=False)
 
     # -- create / read / update / delete -----------------------------------------------------------
 
     def create(self, props: dict) -> CreateResult:
         props = schema.normalise(props)
-        client = self._client()
+        client = self._client(props)
         if props["adopt_existing"]:
             existing = client.find_cors_by_path(props["path"])
             if existing is not None:
@@ -153,19 +178,22 @@ class CorsProvider(ResourceProvider):
         return CreateResult(str(record["id"]), self._verified(client, self._outputs(record, props)))
 
     def read(self, id_: str, props: dict) -> ReadResult:
-        client = self._client()
+        if self._elsewhere(props):  # its id means nothing here; the next up creates it on the new DreamFactory
+            return ReadResult(id_, props)
+        client = self._client(props)
         try:
             record = client.get_cors(int(id_))
         except NotFoundError:
             log.info("CORS entry %s no longer exists in DreamFactory", id_)
             return ReadResult(None, {})
         outputs = self._verified(client, self._outputs(record, props))
-        inputs = {name: outputs[name] for name in (*schema.MANAGED_FIELDS, "adopt_existing", *schema.PROBE_FIELDS)}
+        inputs = {name: outputs[name]
+                  for name in (*schema.MANAGED_FIELDS, "adopt_existing", *schema.PROBE_FIELDS, *schema.IDENTITY_FIELDS)}
         return ReadResult(id_, outputs, inputs)
 
     def update(self, id_: str, olds: dict, news: dict) -> UpdateResult:
         props = schema.normalise(news)
-        client = self._client()
+        client = self._client(props)
         if not schema.changed_fields(olds, props):  # only verify_preflight / probe_path changed: probe again
             kept = {key: value for key, value in olds.items() if not key.startswith("__")}
             return UpdateResult(self._verified(client, {**kept, **{k: props[k] for k in schema.PROBE_FIELDS}}))
@@ -179,20 +207,25 @@ class CorsProvider(ResourceProvider):
             ) from None
         return UpdateResult(self._verified(client, self._outputs(record, props)))
 
-    def delete(self, id_: str, _props: dict) -> None:
+    def delete(self, id_: str, props: dict) -> None:
+        elsewhere = self._elsewhere(props)
+        if elsewhere:  # never delete by id on a DreamFactory the entry was not written to
+            log.warning("CORS entry %s (path %r) was written to %s, not %s; left there", id_, props.get("path"),
+                        elsewhere, self._configured_url())
+            return
         try:
-            self._client().delete_cors(int(id_))
+            self._client(props).delete_cors(int(id_))
         except NotFoundError:
             log.info("CORS entry %s was already gone", id_)
 
     # -- helpers ---------------------------------------------------------------------------------------
 
-    @staticmethod
-    def _outputs(record: dict, props: dict) -> dict:
+    def _outputs(self, record: dict, props: dict) -> dict:
         outputs = schema.from_wire(record)
         outputs["adopt_existing"] = bool(props.get("adopt_existing", False))
-        for name in schema.PROBE_FIELDS:
+        for name in (*schema.PROBE_FIELDS, *schema.IDENTITY_FIELDS):
             outputs[name] = props.get(name, schema.DEFAULTS[name])
+        outputs[schema.WRITTEN_TO] = self._configured_url()
         return outputs
 
     @staticmethod

@@ -25,6 +25,7 @@ class CorsEntry(Resource, module="dreamfactory", name="CorsEntry"):
     supports_credentials: pulumi.Output[bool]
     enabled: pulumi.Output[bool]
     adopt_existing: pulumi.Output[bool]
+    instance: pulumi.Output[Optional[str]]
     verify_preflight: pulumi.Output[bool]
     probe_path: pulumi.Output[Optional[str]]
     preflight_verified: pulumi.Output[Optional[bool]]
@@ -63,6 +64,8 @@ class CorsEntry(Resource, module="dreamfactory", name="CorsEntry"):
             "adopt_existing": adopt_existing,
             "verify_preflight": verify_preflight,
             "probe_path": probe_path,
+            # The DreamFactoryInstance given as provider: part of the entry's identity (moving it is a replace).
+            "instance": getattr(opts.provider if opts else None, "instance_name", None),
             # Outputs only: declared so that they become attributes of this resource.
             "entry_id": None,
             "preflight_verified": None,

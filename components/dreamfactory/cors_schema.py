@@ -36,11 +36,18 @@ DEFAULTS: dict[str, Any] = {
     "adopt_existing": False,
     "verify_preflight": True,
     "probe_path": None,
+    "instance": None,
 }
 # Inputs of the provider itself, not DreamFactory columns: a change to them needs no write, only a new probe.
 PROBE_FIELDS = ("verify_preflight", "probe_path")
-OUTPUT_FIELDS = ("entry_id", *MANAGED_FIELDS, "adopt_existing", *PROBE_FIELDS, "preflight_verified",
-                 "preflight_problem", "created_date", "last_modified_date")
+# The DreamFactoryInstance the entry lives on (None: the stack's dreamfactory:*): part of its identity, since an id
+# means nothing on another DreamFactory. A change is a replace: create on the new one, delete from the old one.
+IDENTITY_FIELDS = ("instance",)
+# The address of the DreamFactory the entry was written to: when the provider's URL changes, the entry is created on
+# the new DreamFactory and left on the old one, never read, written or deleted by id there (ARCHITECTURE.md).
+WRITTEN_TO = "dreamfactory_url"
+OUTPUT_FIELDS = ("entry_id", *MANAGED_FIELDS, "adopt_existing", *PROBE_FIELDS, *IDENTITY_FIELDS, WRITTEN_TO,
+                 "preflight_verified", "preflight_problem", "created_date", "last_modified_date")
 PROBE_SEGMENT = "dreamfactory-infra-probe"  # what a derived probe path puts where the pattern has '*'
 
 MAX_PATH_LENGTH = 255  # varchar(255) column

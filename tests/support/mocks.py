@@ -19,6 +19,7 @@ class Registration:
     dependencies: list[str]
     protect: bool = False
     retain_on_delete: bool = False
+    provider: str = ""  # the explicit provider's reference (urn::id), "" for the default one
 
 
 class RecordingMocks(pulumi.runtime.Mocks):
@@ -51,7 +52,7 @@ class _RecordingMonitor(MockMonitor):
 
             self.recording.registrations.append(Registration(
                 request.type, request.name, rpc.deserialize_properties(request.object), request.parent,
-                list(request.dependencies), request.protect, request.retainOnDelete))
+                list(request.dependencies), request.protect, request.retainOnDelete, request.provider))
         return response
 
 

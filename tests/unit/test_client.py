@@ -275,3 +275,18 @@ def test_a_refused_login_names_where_email_and_password_came_from(local_df):
     from_config = ConnectionSettings.from_config({**config, "dreamfactory:password": "wrong"}.get, {})
     with pytest.raises(AuthenticationError, match=r"check dreamfactory:email and dreamfactory:password\)"):
         DreamFactoryClient(from_config).get_cors(1)
+
+
+def test_a_named_instance_reads_only_its_own_environment():
+    from components.dreamfactory.client import instance_environment
+
+    assert instance_environment("eu-west.2")["password"] == "DREAMFACTORY_EU_WEST_2_PASSWORD"
+    environ = {"DREAMFACTORY_PASSWORD": "default-instance-password", "DREAMFACTORY_EMAIL": "default@example.com",
+               "DREAMFACTORY_EU_SESSION_TOKEN": "eu-token"}
+    config = {"dreamfactory:instance": "eu", "dreamfactory:url": "https://df-eu.example.com"}
+    settings = ConnectionSettings.from_config(config.get, environ)
+    # The default instance's password never reaches another DreamFactory.
+    assert (settings.password, settings.email, settings.session_token) == (None, None, "eu-token")
+    assert settings.sources["sessionToken"] == "DREAMFACTORY_EU_SESSION_TOKEN"
+    with pytest.raises(ConfigurationError, match="instance 'eu': no DreamFactory credentials: .*DREAMFACTORY_EU_PASSWORD"):
+        ConnectionSettings.from_config(config.get, {"DREAMFACTORY_PASSWORD": "default-instance-password"})

@@ -73,15 +73,51 @@ def test_thousands_of_entries_serialise_the_provider_once(run, monkeypatch):
     assert len(calls) == 1
 
 
-@pulumi.runtime.test
 def test_an_entry_without_methods_is_warned_about_at_preview(run):
     from components.dreamfactory import CorsEntry
 
-    CorsEntry("none", path="api/v2/a/*", origins=["https://app.example.com"])
-    listed = CorsEntry("listed", path="api/v2/b/*", origins=["https://app.example.com"], methods=["GET"])
+    @pulumi.runtime.test
+    def declare():
+        CorsEntry("none", path="api/v2/a/*", origins=["https://app.example.com"])
+        return CorsEntry("listed", path="api/v2/b/*", origins=["https://app.example.com"], methods=["GET"]).urn
+
+    declare()  # the warning is logged by a task of its own: judged once the program, and that task, are done
+    warned = [message for message in run.warnings if "lists no methods" in message]
+    assert len(warned) == 1 and "'none'" in warned[0]
+
+
+@pulumi.runtime.test
+def test_an_instance_is_an_explicit_provider_whose_secrets_are_secret_and_whose_entries_use_it(run):
+    from components.dreamfactory import CorsEntry, DreamFactoryInstance
+
+    eu = DreamFactoryInstance("eu", url="https://df-eu.example.com", email="ops@example.com", password="plain-pw",
+                              api_key="plain-key", verify_tls=False, timeout_seconds=10)
+    on_eu = CorsEntry("spa-eu", path="api/v2/*", origins=["https://app.example.com"], methods=["GET"],
+                      opts=pulumi.ResourceOptions(provider=eu))
+    default = CorsEntry("spa", path="api/v2/*", origins=["https://app.example.com"], methods=["GET"])
 
     def check(_):
-        warned = [message for message in run.warnings if "lists no methods" in message]
-        assert len(warned) == 1 and "'none'" in warned[0]
+        registered = run.mocks.named("eu")
+        assert registered.typ == "pulumi:providers:pulumi-python"
+        inputs = dict(registered.inputs)
+        # Stored as secrets although plain strings were passed: they stay encrypted in state.
+        assert rpc.is_rpc_secret(inputs.pop("dreamfactory:password"))
+        assert rpc.is_rpc_secret(inputs.pop("dreamfactory:apiKey"))
+        assert inputs == {"dreamfactory:instance": "eu", "dreamfactory:url": "https://df-eu.example.com",
+                          "dreamfactory:email": "ops@example.com", "dreamfactory:verifyTls": "false",
+                          "dreamfactory:timeoutSeconds": "10"}
+        assert run.mocks.named("spa-eu").provider.endswith("pulumi:providers:pulumi-python::eu::eu-id")
+        assert run.mocks.named("spa").provider == ""  # the stack's dreamfactory:* DreamFactory, as before
 
-    return listed.urn.apply(check)
+    return pulumi.Output.all(on_eu.urn, default.urn).apply(check)
+
+
+def test_an_instance_with_a_bad_name_or_url_is_refused_before_anything_is_registered(run):
+    from components.dreamfactory import DreamFactoryInstance
+    from components.dreamfactory.errors import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="DreamFactoryInstance name 'EU West'"):
+        DreamFactoryInstance("EU West", url="https://df-eu.example.com")
+    with pytest.raises(ConfigurationError, match="instance 'eu' url must be an http"):
+        DreamFactoryInstance("eu", url="df-eu.example.com")
+    assert run.mocks.registrations == []

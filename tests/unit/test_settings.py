@@ -5,7 +5,8 @@ from __future__ import annotations
 import pulumi
 import pytest
 
-from components.settings import SettingsError, check_dreamfactory_connection, parse_cors_entries, parse_hosts
+from components.settings import (SettingsError, check_dreamfactory_connection, parse_cors_entries, parse_hosts,
+                                 parse_instances)
 
 ENTRY = {"name": "spa", "path": "api/v2/*", "origins": ["https://app.example.com"]}
 HOST = {"name": "df-1", "host": "203.0.113.10", "privateKeySecret": "sshKey", "domains": ["df.example.com"],
@@ -152,3 +153,69 @@ def test_preflight_keys_reach_the_cors_entry_arguments():
     with pytest.raises(SettingsError, match="probePath"):
         parse_cors_entries("dev", "corsEntries", [{"name": "x", "path": "api/*", "origins": ["*"],
                                                    "probePath": "api/v2 x"}])
+
+
+INSTANCE = {"name": "eu", "url": "https://df-eu.example.com", "email": "ops@example.com",
+            "passwordSecret": "dfPasswordEu"}
+
+
+def instance_secret(name):
+    return pulumi.Output.secret("pw") if name in ("dfPasswordEu", "dfTokenUs") else None
+
+
+def test_instances_and_the_entries_that_live_on_them():
+    instances = parse_instances("dev", "instances", [
+        {**INSTANCE, "verifyTls": False, "timeoutSeconds": 10},
+        {"name": "us", "url": "https://df-us.example.com", "sessionTokenSecret": "dfTokenUs"},
+        {"name": "lab", "url": "http://127.0.0.1:8080"},  # credentials from DREAMFACTORY_LAB_* at run time
+    ], instance_secret)
+    assert [instance.name for instance in instances] == ["eu", "us", "lab"]
+    eu, us, lab = (instance.arguments for instance in instances)
+    assert isinstance(eu.pop("password"), pulumi.Output) and isinstance(us.pop("session_token"), pulumi.Output)
+    assert eu == {"url": "https://df-eu.example.com", "email": "ops@example.com", "verify_tls": False,
+                  "timeout_seconds": 10}
+    assert lab == {"url": "http://127.0.0.1:8080"}
+    # The same path on two instances is two entries; on one DreamFactory it is a conflict, as without instances.
+    entries = parse_cors_entries("dev", "corsEntries", [ENTRY, {**ENTRY, "name": "spa-eu", "instance": "eu"},
+                                                        {**ENTRY, "name": "spa-us", "instance": "us"}], ["eu", "us"])
+    assert [entry.instance for entry in entries] == [None, "eu", "us"]
+
+
+@pytest.mark.parametrize(
+    "items, where, words",
+    [
+        ([{**INSTANCE, "url": None}], "instances[0].url", "required"),
+        ([{**INSTANCE, "url": 8080}], "instances[0].url", "non-empty string"),
+        ([{k: v for k, v in INSTANCE.items() if k != "url"}], "instances[0].url", "required"),
+        ([{**INSTANCE, "url": "df-eu.example.com"}], "instances[0].url", "instance 'eu' url must be an http(s) URL"),
+        ([INSTANCE, INSTANCE], "instances[1].name", "used twice"),
+        ([{**INSTANCE, "name": "EU"}], "instances[0].name", "e.g. 'eu'"),
+        ([{**INSTANCE, "passwordSecret": "dfPasswordEU"}], "instances[0].passwordSecret",
+         "config key 'dfPasswordEU' is not set; run: pulumi config set --secret dfPasswordEU (or leave passwordSecret "
+         "out and set DREAMFACTORY_EU_PASSWORD)"),
+        ([{**INSTANCE, "passwordSecert": "x"}], "instances[0].passwordSecert", "did you mean 'passwordSecret'"),
+        ([{**INSTANCE, "verifyTls": "no"}], "instances[0].verifyTls", "true or false"),
+        ([{**INSTANCE, "timeoutSeconds": 0}], "instances[0].timeoutSeconds", "greater than 0"),
+        ([{k: v for k, v in INSTANCE.items() if k != "email"}], "instances[0].email", "who logs in"),
+    ],
+)
+def test_bad_instances(items, where, words):
+    with pytest.raises(SettingsError) as caught:
+        parse_instances("prod", "instances", items, instance_secret)
+    assert f"stack 'prod', config {where}:" in str(caught.value) and words in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "items, instances, where, words",
+    [
+        ([{**ENTRY, "instance": "eu-west"}], ["eu-west-1", "us"], "corsEntries[0].instance",
+         "unknown instance 'eu-west' (did you mean 'eu-west-1'?)"),
+        ([{**ENTRY, "instance": "eu"}], [], "corsEntries[0].instance", "no instance is declared"),
+        ([{**ENTRY, "instance": "eu"}, {**ENTRY, "name": "again", "instance": "eu"}], ["eu"],
+         "corsEntries[1].path", "is also the path of 'spa' on instance 'eu'"),
+    ],
+)
+def test_an_entry_names_a_declared_instance_and_paths_are_unique_per_instance(items, instances, where, words):
+    with pytest.raises(SettingsError) as caught:
+        parse_cors_entries("prod", "corsEntries", items, instances)
+    assert f"stack 'prod', config {where}:" in str(caught.value) and words in str(caught.value)
