@@ -56,11 +56,13 @@ READING = """## Reading the figures
   "at once" figure. Here the 20 hosts are one lab host on 2 cores, so "at once" is CPU-bound; 20 real hosts each
   bring their own CPU and it approaches the slowest single read.
 - Fleet preview: N lab hosts, each its own namespaces with its own pebble, DNS and sshd, reached by the plain
-  `pulumi preview` over a veth link each; the engine's fixed cost is a preview of the same program with no host.
-  The last column is the preview's own share, (preview - fixed cost), in units of the slowest single read: 1.0 means
-  the reads of all hosts fully overlap, N would mean one after another. The goal is at most 1.5. All hosts share
-  this machine's 2 cores, so as N grows the hosts' own work (openssl, certbot's Python, sshd) competes for them;
-  real hosts each bring their own CPU.
+  `pulumi preview` over a veth link each. "Engine cost without reads" is a preview of the same N hosts in a stack
+  never `up`ed (new hosts are not read at preview, and are previewed as creates, so at small N the difference is
+  within the noise): everything but the SSH reads. The next-to-last column is what reading the fleet adds to a
+  preview, in units of the slowest single read (goal: at most 1.5). The lab hosts share this machine's 2 cores, so
+  N reads at once take longer than one even outside the engine ("all reads at once"); the last column compares the
+  preview's read share with that: at or below 1.0, the reads overlap as fully as the cores allow. Real hosts each
+  bring their own CPU, and there the reads at once approach the slowest one.
 """
 
 

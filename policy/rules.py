@@ -1,6 +1,7 @@
 """The policy pack's rules as plain functions of (resource type, props, stack): unit-testable without an engine.
 
-Props are what the resources register: CorsEntry keeps its snake_case argument names; CertbotHost registers
+Props are what the resources register: CorsEntry keeps its snake_case argument names (and ``instance``, the
+DreamFactoryInstance it lives on); a DreamFactoryInstance its ``dreamfactory:*`` keys; CertbotHost registers
 domains, web_server, staging, acme_server, host_key_pinned, health_identity and private_key_in_config for exactly
 these checks.
 """
@@ -11,6 +12,14 @@ from typing import Any, Mapping, Optional
 
 CORS_ENTRY = "pulumi-python:dynamic/dreamfactory:CorsEntry"
 CERTBOT_HOST = "dreamfactory:certbot:CertbotHost"
+INSTANCE = "pulumi:providers:pulumi-python"  # a DreamFactoryInstance (its props: the dreamfactory:* keys)
+
+
+def per_instance(message: str, props: Mapping[str, Any]) -> str:
+    """A violation on a DreamFactoryInstance, or on an entry that lives on one, names that instance: the same path on
+    two instances is two entries, and the rules apply to each on its own."""
+    instance = props.get("instance") or props.get("dreamfactory:instance")  # an entry's, or the instance's own
+    return f"instance {instance!r}: {message}" if instance else message
 
 
 def is_production(stack: str) -> bool:
@@ -68,6 +77,16 @@ def private_key_in_production_config(resource_type: str, props: Mapping[str, Any
     return None
 
 
+def insecure_instance_in_production(resource_type: str, props: Mapping[str, Any], stack: str) -> Optional[str]:
+    if resource_type != INSTANCE or not props.get("dreamfactory:instance") or not is_production(stack):
+        return None
+    if str(props.get("dreamfactory:url", "")).startswith("http://"):
+        return ("its url is http://: the admin password and session token cross the network in clear; use https")
+    if str(props.get("dreamfactory:verifyTls", "true")).lower() == "false":
+        return "verifyTls is false: any certificate is accepted, so anyone on the path can take the admin session"
+    return None
+
+
 # (name, description, rule, enforcement) in the order the pack lists them.
 RULES = (
     ("cors-no-wildcard-origin-with-credentials", "No CORS entry allows any origin with credentials",
@@ -83,4 +102,6 @@ RULES = (
      no_health_identity_in_production, "advisory"),
     ("certbot-agent-not-config-key-in-production", "Hosts on prod* stacks authenticate through an ssh-agent",
      private_key_in_production_config, "advisory"),
+    ("dreamfactory-instance-tls-in-production", "DreamFactory instances on prod* stacks are reached over verified TLS",
+     insecure_instance_in_production, "mandatory"),
 )

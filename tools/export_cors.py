@@ -4,6 +4,13 @@
     DREAMFACTORY_URL=https://df.example.com DREAMFACTORY_EMAIL=ops@example.com DREAMFACTORY_PASSWORD=... \\
         python -m tools.export_cors --yaml > corsEntries.yaml
 
+For one of the stack's ``instances``, name it and give its own environment (DREAMFACTORY_<NAME>_URL, _EMAIL,
+_PASSWORD, ...): the entries come out with ``instance: <name>`` and names prefixed with it, so the exports of
+several instances paste into one list.
+
+    DREAMFACTORY_EU_URL=https://df-eu.example.com DREAMFACTORY_EU_EMAIL=... DREAMFACTORY_EU_PASSWORD=... \\
+        python -m tools.export_cors --instance eu --yaml
+
 Dynamic providers cannot be imported with ``pulumi import``; adoption by path is the way in.
 """
 
@@ -18,7 +25,7 @@ from typing import Any, Optional, TextIO
 import yaml
 
 from components.dreamfactory import cors_schema
-from components.dreamfactory.client import ConnectionSettings, DreamFactoryClient
+from components.dreamfactory.client import INSTANCE_KEY, ConnectionSettings, DreamFactoryClient
 from components.dreamfactory.errors import DreamFactoryError
 
 CONFIG_NAMES = {"exposed_headers": "exposedHeaders", "max_age": "maxAge", "supports_credentials": "supportsCredentials"}
@@ -34,9 +41,10 @@ def resource_name(path: str, taken: set[str]) -> str:
     return name
 
 
-def stack_config_entry(record: dict, taken: set[str]) -> dict[str, Any]:
+def stack_config_entry(record: dict, taken: set[str], instance: Optional[str] = None) -> dict[str, Any]:
     outputs = cors_schema.from_wire(record)
-    entry: dict[str, Any] = {"name": resource_name(outputs["path"], taken), "path": outputs["path"],
+    name = resource_name(f"{instance}-{outputs['path']}" if instance else outputs["path"], taken)
+    entry: dict[str, Any] = {"name": name, **({"instance": instance} if instance else {}), "path": outputs["path"],
                              "origins": [origin.strip() for origin in outputs["origins"]]}
     defaults = cors_schema.DEFAULTS
     for field in ("description", "methods", "headers", "exposed_headers", "max_age", "supports_credentials", "enabled"):
@@ -49,10 +57,11 @@ def stack_config_entry(record: dict, taken: set[str]) -> dict[str, Any]:
     return entry
 
 
-def write_yaml(records: list[dict], project: str, out: TextIO) -> None:
+def write_yaml(records: list[dict], project: str, out: TextIO, instance: Optional[str] = None) -> None:
     taken: set[str] = set()
-    entries = [stack_config_entry(record, taken) for record in records]
-    out.write(f"# {len(entries)} CORS entries read from DreamFactory; paste under `config:` in the stack file.\n")
+    entries = [stack_config_entry(record, taken, instance) for record in records]
+    source = f"instance {instance!r}" if instance else "DreamFactory"
+    out.write(f"# {len(entries)} CORS entries read from {source}; paste under `config:` in the stack file.\n")
     yaml.safe_dump({f"{project}:corsEntries": entries}, out, sort_keys=False, default_flow_style=None, width=120)
 
 
@@ -68,15 +77,18 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.export_cors", description=__doc__.splitlines()[0])
     parser.add_argument("--yaml", action="store_true", help="print stack config for adoption instead of a table")
     parser.add_argument("--project", default="dreamfactory-infra", help="Pulumi project name (config namespace)")
+    parser.add_argument("--instance", metavar="NAME", help="one of the stack's instances: read DREAMFACTORY_<NAME>_* "
+                                                           "and write entries with instance: NAME")
     args = parser.parse_args(argv)
+    config = {f"dreamfactory:{INSTANCE_KEY}": args.instance} if args.instance else {}
     try:
-        client = DreamFactoryClient(ConnectionSettings.from_config(lambda key: None, os.environ))
+        client = DreamFactoryClient(ConnectionSettings.from_config(config.get, os.environ))
         records = list(client.iter_cors())
     except DreamFactoryError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     if args.yaml:
-        write_yaml(records, args.project, sys.stdout)
+        write_yaml(records, args.project, sys.stdout, args.instance)
     else:
         write_table(records, sys.stdout)
     return 0

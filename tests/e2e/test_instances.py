@@ -74,13 +74,14 @@ def test_entries_land_on_their_instance_move_between_them_and_credentials_change
     assert paths(us) == {"api/v2/*": ["POST"], "api/v2/files/*": ["GET"]}
     assert "6 unchanged" in cli("preview").stdout
 
-    # Another admin's credentials for eu: only the instance (provider) changes; no entry is touched on either server.
+    # Another admin's credentials (and a shorter timeout) for eu: only the instance (provider) changes; no entry is
+    # touched on either server.
     with eu.state.lock:
         eu.state.admins["ops@example.com"] = "second-admin-password"
     before = {"eu": eu.rows(), "us": us.rows()}
     eu.clear_log()
     us.clear_log()
-    instances[0].update(email="ops@example.com", passwordSecret="dfPasswordEuOps")
+    instances[0].update(email="ops@example.com", passwordSecret="dfPasswordEuOps", timeoutSeconds=10)
     cli.set_secret("dfPasswordEuOps", "second-admin-password")
     cli("config", "rm", "dfPasswordEu")
     write_config(cli, instances, entries)
@@ -130,3 +131,23 @@ def test_entries_land_on_their_instance_move_between_them_and_credentials_change
     state_files = "".join(p.read_text() for p in (tmp_path / "state").rglob("*.json"))
     for secret in (eu.password, us.password, "second-admin-password", "not-for-any-instance"):
         assert secret not in exported and secret not in state_files
+
+
+def test_the_local_stack_as_shipped_runs_on_two_dreamfactories(tmp_path: Path, servers):
+    own, second = servers
+    project = copy_project(tmp_path / "project", second_instance=True)
+    cli = PulumiCli(project, tmp_path, extra_env={"DREAMFACTORY_PASSWORD": own.password,
+                                                  "DREAMFACTORY_SECOND_PASSWORD": second.password})
+    stack_file = project / "stacks" / "Pulumi.local.yaml"
+    document = yaml.safe_load(stack_file.read_text())
+    config = document["config"]
+    config["dreamfactory:url"] = own.url  # the file names ports 8765 and 8766, which `make up` starts
+    [instance] = config["dreamfactory-infra:instances"]
+    instance["url"] = second.url
+    stack_file.write_text(yaml.safe_dump(document, sort_keys=False))
+    cli.init()
+
+    cli("up", "--yes")
+    assert sorted(paths(own)) == ["api/v2/*", "api/v2/files/*"]
+    assert paths(second) == {"api/v2/*": ["GET"]}  # the same path, on the other DreamFactory
+    assert "5 unchanged" in cli("preview").stdout  # stack, instance `second`, 3 entries

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
 
+import yaml
+
 from tools.local_stack import LOCAL_PASSPHRASE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,8 +27,12 @@ def missing_binaries() -> list[str]:
     return [name for name in BINARIES if not (BIN / name).exists()]
 
 
-def copy_project(destination: Path, stack_files: Sequence[str] = ("Pulumi.local.yaml",)) -> Path:
-    """The program, its components, the policy pack and the named stack files; the real virtualenv, linked."""
+def copy_project(destination: Path, stack_files: Sequence[str] = ("Pulumi.local.yaml",),
+                 second_instance: bool = False) -> Path:
+    """The program, its components, the policy pack and the named stack files; the real virtualenv, linked.
+
+    The `local` stack's instance `second` (and its entries) is left out unless ``second_instance``: the tests of
+    the stack's own DreamFactory run against one double; tests/e2e/test_instances.py runs the file as it is."""
     destination.mkdir(parents=True)
     for name in ("Pulumi.yaml", "__main__.py"):
         shutil.copy(ROOT / name, destination / name)
@@ -35,6 +41,14 @@ def copy_project(destination: Path, stack_files: Sequence[str] = ("Pulumi.local.
     (destination / "stacks").mkdir()
     for name in stack_files:
         shutil.copy(ROOT / "stacks" / name, destination / "stacks" / name)
+    if "Pulumi.local.yaml" in stack_files and not second_instance:
+        path = destination / "stacks" / "Pulumi.local.yaml"
+        document = yaml.safe_load(path.read_text())
+        config = document["config"]
+        config.pop("dreamfactory-infra:instances")
+        config["dreamfactory-infra:corsEntries"] = [entry for entry in config["dreamfactory-infra:corsEntries"]
+                                                    if "instance" not in entry]
+        path.write_text(yaml.safe_dump(document, sort_keys=False))
     (destination / ".venv").symlink_to(ROOT / ".venv")
     return destination
 

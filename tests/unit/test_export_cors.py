@@ -63,3 +63,26 @@ def test_export_lists_every_entry_when_the_server_caps_lists_lower(local_df, mon
         assert export_cors.main(["--yaml"]) == 0
     exported = yaml.safe_load(capsys.readouterr().out)["dreamfactory-infra:corsEntries"]
     assert [entry["path"] for entry in exported] == [f"api/v2/app{number}/*" for number in range(7)]
+
+
+def test_an_instance_is_exported_from_its_own_environment_with_its_name(local_df, monkeypatch, capsys):
+    client = DreamFactoryClient(ConnectionSettings(url=local_df.url, email=ADMIN_EMAIL, password=local_df.password))
+    client.create_cors({"path": "api/v2/*", "origin": "https://a.example", "method": ["GET"]})
+    monkeypatch.setenv("DREAMFACTORY_EU_WEST_URL", local_df.url)
+    monkeypatch.setenv("DREAMFACTORY_EU_WEST_EMAIL", ADMIN_EMAIL)
+    monkeypatch.setenv("DREAMFACTORY_EU_WEST_PASSWORD", local_df.password)
+    monkeypatch.setenv("DREAMFACTORY_URL", "http://127.0.0.1:9")  # the default instance's: not read
+
+    assert export_cors.main(["--yaml", "--instance", "eu-west"]) == 0
+    exported = yaml.safe_load(capsys.readouterr().out)["dreamfactory-infra:corsEntries"]
+    assert exported == [{"name": "eu-west-api-v2", "instance": "eu-west", "path": "api/v2/*",
+                         "origins": ["https://a.example"], "methods": ["GET"], "adoptExisting": True}]
+    [entry] = parse_cors_entries("prod", "corsEntries", exported, ["eu-west"])
+    assert entry.instance == "eu-west"
+
+
+def test_an_instance_without_its_environment_names_the_variables(monkeypatch, capsys):
+    monkeypatch.setenv("DREAMFACTORY_URL", "https://df.example.com")
+    assert export_cors.main(["--instance", "eu"]) == 1
+    assert "instance 'eu' url must be an http(s) URL such as https://df.example.com (its url, or DREAMFACTORY_EU_URL)" \
+        in capsys.readouterr().err

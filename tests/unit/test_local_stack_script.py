@@ -35,8 +35,10 @@ def checkout(folder: Path) -> Path:
     return folder
 
 
-def local_stack(folder: Path, action: str, port: int) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": f"{folder / 'stub-bin'}:{os.environ['PATH']}", "LOCAL_DREAMFACTORY_PORT": str(port)}
+def local_stack(folder: Path, action: str, port: int, second_port: int) -> subprocess.CompletedProcess:
+    """The script with the two servers' ports (the stack's own DreamFactory and instance `second`)."""
+    env = {**os.environ, "PATH": f"{folder / 'stub-bin'}:{os.environ['PATH']}", "LOCAL_DREAMFACTORY_PORT": str(port),
+           "LOCAL_DREAMFACTORY_SECOND_PORT": str(second_port)}
     return subprocess.run([str(folder / "scripts" / "local-stack"), action], cwd=folder, env=env, text=True,
                           capture_output=True, timeout=120)
 
@@ -78,7 +80,7 @@ def impostor() -> Iterator[ThreadingHTTPServer]:
 def test_another_listener_on_the_port_gets_no_password_and_up_refuses(tmp_path, impostor):
     folder = checkout(tmp_path / "a")
     port = impostor.server_address[1]
-    result = local_stack(folder, "up", port)
+    result = local_stack(folder, "up", port, free_port())
     assert result.returncode == 1
     assert "not from this checkout's local DreamFactory" in result.stderr and "Nothing was sent to it" in result.stderr
     password = (folder / ".local-dreamfactory" / "admin-password").read_text().strip()
@@ -86,8 +88,8 @@ def test_another_listener_on_the_port_gets_no_password_and_up_refuses(tmp_path, 
     assert not any(request.startswith("POST") for request in impostor.seen)
 
 
-def pid_of(folder: Path) -> int:
-    return int((folder / ".local-dreamfactory" / "server.pid").read_text())
+def pid_of(folder: Path, server: str = "") -> int:
+    return int((folder / ".local-dreamfactory" / server / "server.pid").read_text())
 
 
 def alive(pid: int) -> bool:
@@ -100,27 +102,30 @@ def alive(pid: int) -> bool:
 
 def test_two_checkouts_each_run_and_stop_only_their_own_server(tmp_path):
     first, second = checkout(tmp_path / "first"), checkout(tmp_path / "second")
-    port = free_port()
-    started = local_stack(first, "up", port)
+    ports = free_port(), free_port()
+    started = local_stack(first, "up", *ports)
     assert started.returncode == 0, started.stderr
-    assert "starting the local DreamFactory-compatible server" in started.stdout
-    server = pid_of(first)
+    for port in ports:
+        assert f"starting the local DreamFactory-compatible server at http://127.0.0.1:{port}" in started.stdout
+    servers = [pid_of(first), pid_of(first, "second")]
     try:
-        again = local_stack(first, "up", port)
-        assert again.returncode == 0 and "of this checkout already running" in again.stdout
+        again = local_stack(first, "up", *ports)
+        assert again.returncode == 0 and again.stdout.count("of this checkout already running") == 2
 
-        refused = local_stack(second, "up", port)
+        refused = local_stack(second, "up", *ports)
         assert refused.returncode == 1 and "not from this checkout's local DreamFactory" in refused.stderr
-        stopped_nothing = local_stack(second, "down", port)
-        assert "no local DreamFactory server of this checkout is running" in stopped_nothing.stdout
-        assert alive(server)  # the other checkout's `down` left it alone
+        stopped_nothing = local_stack(second, "down", *ports)
+        assert stopped_nothing.stdout.count("no local DreamFactory server of this checkout is running") == 2
+        assert all(alive(server) for server in servers)  # the other checkout's `down` left them alone
 
-        stopped = local_stack(first, "down", port)
-        assert "local DreamFactory server stopped" in stopped.stdout
+        stopped = local_stack(first, "down", *ports)
+        for port in ports:
+            assert f"local DreamFactory server on port {port} stopped" in stopped.stdout
         deadline = time.monotonic() + 10
-        while alive(server) and time.monotonic() < deadline:
+        while any(alive(server) for server in servers) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert not alive(server)
+        assert not any(alive(server) for server in servers)
     finally:
-        if alive(server):
-            os.kill(server, 9)
+        for server in servers:
+            if alive(server):
+                os.kill(server, 9)

@@ -9,7 +9,7 @@ from unittest import mock
 
 import pytest
 
-from policy.rules import CERTBOT_HOST, CORS_ENTRY, RULES
+from policy.rules import CERTBOT_HOST, CORS_ENTRY, INSTANCE, RULES
 
 POLICY_MAIN = Path(__file__).resolve().parents[2] / "policy" / "__main__.py"
 
@@ -64,3 +64,23 @@ def test_pack_lists_every_rule_with_its_enforcement(policies):
 )
 def test_validators(policies, name, resource_type, props, stack, expected):
     assert len(violations(policies, name, resource_type, props, stack)) == expected
+
+
+def test_an_entry_on_an_instance_is_judged_on_its_own_and_named_by_it(policies):
+    on_eu = {"origins": ["*"], "path": "api/*", "instance": "eu"}
+    assert violations(policies, "cors-no-wildcard-origin-in-production", CORS_ENTRY, on_eu, "prod") == [
+        "instance 'eu': path 'api/*' allows any origin ('*'); list the front ends that need it"]
+    assert violations(policies, "cors-no-wildcard-origin-in-production", CORS_ENTRY,
+                      {**on_eu, "origins": ["https://a.example"], "instance": "us"}, "prod") == []
+
+
+@pytest.mark.parametrize("props, stack, words", [
+    ({"dreamfactory:instance": "eu", "dreamfactory:url": "http://df-eu.example.com"}, "prod", "its url is http://"),
+    ({"dreamfactory:instance": "eu", "dreamfactory:url": "https://df-eu.example.com",
+      "dreamfactory:verifyTls": "false"}, "prod-eu", "verifyTls is false"),
+    ({"dreamfactory:instance": "eu", "dreamfactory:url": "https://df-eu.example.com"}, "prod", None),
+    ({"dreamfactory:instance": "eu", "dreamfactory:url": "http://127.0.0.1:8765"}, "local", None),
+])
+def test_instances_on_production_stacks_use_verified_tls(policies, props, stack, words):
+    reported = violations(policies, "dreamfactory-instance-tls-in-production", INSTANCE, props, stack)
+    assert (reported[0].startswith("instance 'eu': ") and words in reported[0]) if words else reported == []

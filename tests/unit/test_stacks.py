@@ -140,7 +140,8 @@ def test_a_stack_with_a_dreamfactory_but_no_entry_list_is_refused_and_an_empty_l
     with pytest.raises(Exception, match=rf"config {PROJECT}:corsEntries: missing while dreamfactory:url is set.*"
                                         r"`corsEntries: \[\]`"):
         run_program(values)
-    assert run_program({**values, f"{PROJECT}:corsEntries": "[]"}).mocks.registrations == []
+    registered = run_program({**values, f"{PROJECT}:corsEntries": "[]"}).mocks.registrations
+    assert [r.typ for r in registered] == ["pulumi:providers:pulumi-python"]  # the `second` instance, no entry
 
 
 def test_protect_and_retain_on_delete_reach_the_entry(monkeypatch):
@@ -156,5 +157,7 @@ def test_protect_and_retain_on_delete_reach_the_entry(monkeypatch):
         return pulumi.Output.all(*[entry.entry_id for entry in namespace["cors_entries"].values()])
 
     program()
-    sent = {r.name: (r.protect, r.retain_on_delete) for r in run.mocks.registrations}
-    assert sent == {entries[0]["name"]: (True, False), entries[1]["name"]: (False, True)}
+    sent = {r.name: (r.protect, r.retain_on_delete) for r in run.mocks.registrations
+            if r.typ == "pulumi-python:dynamic/dreamfactory:CorsEntry"}
+    assert sent == {**{entry["name"]: (False, False) for entry in entries},
+                    entries[0]["name"]: (True, False), entries[1]["name"]: (False, True)}
