@@ -15,6 +15,11 @@ from .scripts import HEALTH_IDENTITY, HEALTH_PROBE, as_remote_command, parse_out
 from .spec import DEFAULT_HEALTH_USER, CertbotConfigError, CertbotSpec, build_spec, validate_host
 
 
+class CertbotHostArgumentError(CertbotConfigError, pulumi.RunError):
+    """An unusable CertbotHost argument, raised from the program as a RunError: the engine prints its message as one
+    `error:` line instead of a traceback."""
+
+
 def _plain(value: object, default: object, field: str) -> object:
     """A connection field the scripts depend on must be known when the program runs, not an Output."""
     if value is None:
@@ -77,19 +82,23 @@ class CertbotHost(pulumi.ComponentResource):
         opts: Optional[pulumi.ResourceOptions] = None,
     ) -> None:
         # Validate everything before registering anything: bad input must not reach a host.
-        health_user = DEFAULT_HEALTH_USER if health_connection is None else \
-            _plain(health_connection.user, DEFAULT_HEALTH_USER, "health_connection.user")
-        spec = build_spec(
-            domains=domains, email=email, agree_tos=agree_tos, cert_name=cert_name, os_family=os_family,
-            web_server=web_server, webroot_path=webroot_path, install_certificate=install_certificate,
-            firewall=firewall, staging=staging, eff_email=eff_email, acme_server=acme_server,
-            acme_ca_bundle=acme_ca_bundle, extra_ports=extra_ports, upgrade_system=upgrade_system,
-            verify_dns=verify_dns, block_other_services=block_other_services, owner=resource_name,
-            renew_before_days=renew_before_days, health_public_key=health_public_key, health_user=health_user,
-            ssh_port=_plain(connection.port, 22, "connection.port"),
-            user=_plain(connection.user, "root", "connection.user"),
-            host=None if isinstance(connection.host, pulumi.Output) else connection.host,
-        )
+        try:
+            health_user = DEFAULT_HEALTH_USER if health_connection is None else \
+                _plain(health_connection.user, DEFAULT_HEALTH_USER, "health_connection.user")
+            spec = build_spec(
+                domains=domains, email=email, agree_tos=agree_tos, cert_name=cert_name, os_family=os_family,
+                web_server=web_server, webroot_path=webroot_path, install_certificate=install_certificate,
+                firewall=firewall, staging=staging, eff_email=eff_email, acme_server=acme_server,
+                acme_ca_bundle=acme_ca_bundle, extra_ports=extra_ports, upgrade_system=upgrade_system,
+                verify_dns=verify_dns, block_other_services=block_other_services, owner=resource_name,
+                renew_before_days=renew_before_days, health_public_key=health_public_key, health_user=health_user,
+                ssh_port=_plain(connection.port, 22, "connection.port"),
+                user=_plain(connection.user, "root", "connection.user"),
+                host=None if isinstance(connection.host, pulumi.Output) else connection.host,
+            )
+        except CertbotConfigError as exc:
+            raise CertbotHostArgumentError(f"CertbotHost {resource_name!r}: {exc}") from None
+
         # Registered as the component's inputs so that policy packs can check them (policy/rules.py).
         policy_view = {"domains": list(spec.domains), "web_server": spec.web_server, "staging": spec.staging,
                        "acme_server": spec.acme_server, "host_key_pinned": connection.host_key is not None,

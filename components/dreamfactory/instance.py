@@ -27,6 +27,11 @@ def _secret(value: Optional[pulumi.Input[str]]) -> Optional[pulumi.Output[str]]:
     return None if value is None else pulumi.Output.secret(value)
 
 
+class InstanceArgumentError(ConfigurationError, pulumi.RunError):
+    """An unusable DreamFactoryInstance argument, raised from the program as a RunError: the engine prints its message
+    as one `error:` line instead of a traceback."""
+
+
 class DreamFactoryInstance(pulumi.ProviderResource):
     """One DreamFactory: pass it as ``provider`` to the CorsEntry resources that live there. ``password``,
     ``session_token`` and ``api_key`` are stored as secrets even when plain strings are passed."""
@@ -47,13 +52,17 @@ class DreamFactoryInstance(pulumi.ProviderResource):
         opts: Optional[pulumi.ResourceOptions] = None,
     ) -> None:
         if not _NAME.fullmatch(resource_name):
-            raise ConfigurationError(f"DreamFactoryInstance name {resource_name!r}: use lower-case letters, digits and "
-                                     "'-' (at most 63); it also names the instance's DREAMFACTORY_<NAME>_* variables")
+            raise InstanceArgumentError(f"DreamFactoryInstance name {resource_name!r}: use lower-case letters, digits "
+                                        "and '-' (at most 63); it also names the instance's DREAMFACTORY_<NAME>_* "
+                                        "variables")
         if not isinstance(url, pulumi.Output):
             # The checks the provider's configure() makes, now: a bad URL or timeout fails before any request.
             # Credentials may still come from DREAMFACTORY_<NAME>_* when the plugin starts, so they are not required.
-            ConnectionSettings(url=url, verify_tls=verify_tls, ca_bundle=ca_bundle, timeout_seconds=timeout_seconds,
-                               require_credentials=False, instance=resource_name)
+            try:
+                ConnectionSettings(url=url, verify_tls=verify_tls, ca_bundle=ca_bundle, require_credentials=False,
+                                   timeout_seconds=timeout_seconds, instance=resource_name)
+            except ConfigurationError as exc:
+                raise InstanceArgumentError(str(exc)) from None
         values = {
             INSTANCE_KEY: resource_name, "url": url, "email": email, "username": username,
             "password": _secret(password), "sessionToken": _secret(session_token), "apiKey": _secret(api_key),

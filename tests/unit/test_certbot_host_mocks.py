@@ -185,6 +185,12 @@ def test_bad_input_registers_nothing(run):
     assert run.mocks.registrations == []
 
 
+def test_bad_input_is_a_run_error_naming_the_component(run):
+    # A RunError: the engine prints the message as one `error:` line, with no traceback.
+    with pytest.raises(pulumi.RunError, match=r"^CertbotHost 'df-1': CertbotHost argument 'email'"):
+        host(email="-oops@example.com")
+
+
 @pulumi.runtime.test
 def test_a_health_key_adds_the_identity_step_whose_delete_removes_it_and_reads_use_the_health_connection(run):
     agent = "/run/user/1000/ssh-agent.sock"

@@ -116,8 +116,10 @@ def test_an_instance_with_a_bad_name_or_url_is_refused_before_anything_is_regist
     from components.dreamfactory import DreamFactoryInstance
     from components.dreamfactory.errors import ConfigurationError
 
-    with pytest.raises(ConfigurationError, match="DreamFactoryInstance name 'EU West'"):
+    # A RunError: the engine prints the message as one `error:` line, with no traceback.
+    with pytest.raises((ConfigurationError, pulumi.RunError), match="DreamFactoryInstance name 'EU West'") as caught:
         DreamFactoryInstance("EU West", url="https://df-eu.example.com")
-    with pytest.raises(ConfigurationError, match="instance 'eu' url must be an http"):
+    assert isinstance(caught.value, pulumi.RunError) and isinstance(caught.value, ConfigurationError)
+    with pytest.raises(pulumi.RunError, match="instance 'eu' url must be an http"):
         DreamFactoryInstance("eu", url="df-eu.example.com")
     assert run.mocks.registrations == []
