@@ -11,10 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support.cli import PulumiCli, copy_project, missing_binaries
+from tests.support.cli import PulumiCli, copy_project, requires_binaries
 
-pytestmark = pytest.mark.skipif(bool(missing_binaries()),
-                                reason=f"missing {', '.join(missing_binaries())}: run tools/pulumi-cli/build (.ci/run does)")
+pytestmark = requires_binaries
 
 
 def connected_stack(project: Path, scratch: Path, local_df, stack: str = "local") -> PulumiCli:

@@ -9,11 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.support.cli import PulumiCli, copy_project, missing_binaries
+from tests.support.cli import PulumiCli, copy_project, requires_binaries
 from tests.support.local_df import ADMIN_EMAIL, start_local_dreamfactory
 
-pytestmark = pytest.mark.skipif(bool(missing_binaries()),
-                                reason=f"missing {', '.join(missing_binaries())}: run tools/pulumi-cli/build (.ci/run does)")
+pytestmark = requires_binaries
 ORIGINS = ["https://app.example.com"]
 
 

@@ -14,10 +14,9 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.test_cli import connected_stack, edit_stack_file
-from tests.support.cli import copy_project, missing_binaries
+from tests.support.cli import copy_project, requires_binaries
 
-pytestmark = pytest.mark.skipif(bool(missing_binaries()),
-                                reason=f"missing {', '.join(missing_binaries())}: run tools/pulumi-cli/build (.ci/run does)")
+pytestmark = requires_binaries
 ENTRIES = 300
 
 

@@ -16,10 +16,9 @@ import yaml
 
 from tests.lab.hostlab import ACME_DIRECTORY, DISTROS, PEBBLE_CA, SSH_USER, HostLab
 from tests.lab.test_host_lab import DOMAINS, NGINX_SITE
-from tests.support.cli import PulumiCli, copy_project, missing_binaries
+from tests.support.cli import PulumiCli, copy_project, requires_binaries
 
-pytestmark = pytest.mark.skipif(bool(missing_binaries()),
-                                reason=f"missing {', '.join(missing_binaries())}: run tools/pulumi-cli/build (.ci/run does)")
+pytestmark = requires_binaries
 STACK_FILE = "Pulumi.lab.yaml"
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional, Sequence
 
+import pytest
 import yaml
 
 from tools.local_stack import LOCAL_PASSPHRASE
@@ -25,6 +26,16 @@ BINARIES = ("pulumi", "pulumi-language-python", "pulumi-language-python-exec", "
 
 def missing_binaries() -> list[str]:
     return [name for name in BINARIES if not (BIN / name).exists()]
+
+
+def missing_binaries_reason() -> str:
+    return (f"missing {', '.join(missing_binaries())} in .build/pulumi/bin: run tools/pulumi-cli/build (.ci/run does); "
+            "the Python language host and the command provider build only with ../shared/third_party beside this "
+            "folder (its README), so without it these tests cannot run here")
+
+
+# The tests that run the plain `pulumi` command: skipped, saying why and what to do, without the project-built binaries.
+requires_binaries = pytest.mark.skipif(bool(missing_binaries()), reason=missing_binaries_reason())
 
 
 def copy_project(destination: Path, stack_files: Sequence[str] = ("Pulumi.local.yaml",),
