@@ -157,12 +157,15 @@ class HostLab:
     def __enter__(self) -> "HostLab":
         # Own mount, network and PID namespaces: pgrep, ss -p and `systemctl stop` in the host see only its own
         # processes, and ending the namespace's init ends every process the host started.
+        # unshare's stderr is kept for a failed start only: when the lab ends by killing the namespace's init, unshare
+        # says "sigprocmask unblock failed", which is how it ends, not news.
         self.holder = subprocess.Popen(["unshare", "--mount", "--net", "--pid", "--fork", "--propagation", "private",
-                                        sys.executable, "-c", REAPER])
+                                        sys.executable, "-c", REAPER], stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 5
         while not (children := Path(f"/proc/{self.holder.pid}/task/{self.holder.pid}/children").read_text().split()):
-            if time.monotonic() > deadline:
-                raise RuntimeError("the lab's namespace init did not start")
+            if time.monotonic() > deadline or self.holder.poll() is not None:
+                self.holder.kill()
+                raise RuntimeError(f"the lab's namespace init did not start: {self.holder.communicate()[1].strip()}")
             time.sleep(0.02)
         self.init_pid = int(children[0])
         base = shlex.quote(str(self.base))
@@ -204,7 +207,7 @@ class HostLab:
             self.client.kill()
             self.client.wait()
         os.kill(self.init_pid, signal.SIGKILL)
-        self.holder.wait()
+        self.holder.communicate()  # its stderr: the end of a killed init, see __enter__
         self.holder = None
         shutil.rmtree(self.base, ignore_errors=True)
 
