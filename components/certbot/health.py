@@ -67,11 +67,6 @@ class HostHealth:
         wanted = {problem.step for problem in self.problems}
         return tuple(step for step in STEPS if step in wanted)
 
-    @property
-    def by_hand(self) -> tuple[Problem, ...]:
-        """The problems no step repairs."""
-        return tuple(problem for problem in self.problems if problem.step is None)
-
 
 # openssl verify's error codes (X509_V_ERR_*) for the chain a host serves, in an operator's words.
 UNTRUSTED_ISSUER = "its issuer is not trusted (no chain to a root in the host's trust store or acme_ca_bundle; " \

@@ -97,11 +97,17 @@ class CorsProvider(ResourceProvider):
 
     def configure(self, req: ConfigureRequest) -> None:
         self._settings_source = req.config.get
+        self.__dict__.pop("_configured_url_value", None)  # read again from this config
 
     def _configured_url(self) -> str:
-        """The address this plugin process is configured for (no request, no credentials needed)."""
-        get = self.__dict__.get("_settings_source", lambda key: None)
-        return ConnectionSettings.from_config(get, os.environ, require_credentials=False).url.rstrip("/")
+        """The address this plugin process is configured for (no request, no credentials needed); read once, as the
+        config does not change in a plugin process and diff asks for every entry."""
+        url = self.__dict__.get("_configured_url_value")
+        if url is None:
+            get = self.__dict__.get("_settings_source", lambda key: None)
+            url = ConnectionSettings.from_config(get, os.environ, require_credentials=False).url.rstrip("/")
+            self._configured_url_value = url
+        return url
 
     def _elsewhere(self, props: dict) -> Optional[str]:
         """The address of another DreamFactory that ``props``' entry was written to, if the URL changed since."""

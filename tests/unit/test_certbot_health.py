@@ -109,7 +109,7 @@ def test_a_failing_reload_test_is_for_a_person_to_fix_and_names_the_error():
     health = assess(probe(reload_nginx="nginx: [emerg] unknown directive \"sll\" in /etc/nginx/sites-enabled/x:3"),
                     EXPECT, NOW)
     [problem] = health.problems
-    assert problem.step is None and health.repair_steps == () and health.by_hand == (problem,)
+    assert problem.step is None and health.repair_steps == () and health.problems == (problem,)
     assert str(problem) == ("`nginx -t` fails, so the reload after a renewal would fail and the renewed certificate "
                             "would not be served: nginx: [emerg] unknown directive \"sll\" in /etc/nginx/sites-enabled/x:3"
                             " (fix by hand: correct the nginx configuration until `nginx -t` passes)")

@@ -46,11 +46,6 @@ served_tls() {  # "<serial> <code>" of what this host's port 443 serves for the 
            <(printf '%s\n' "$leaf") 2>&1 | sed -n 's/^error \([0-9]*\) at .*/\1/p' | head -n 1)
   echo "$serial ${code:-0}"
 }
-served_serial() {  # the serial of the certificate this host's port 443 answers with for the name (SNI)
-  local tls
-  tls=$(served_tls "$1")
-  [ "${tls% *}" = - ] || printf '%s\n' "${tls% *}"
-}
 renewal_value() {  # a key of the lineage's renewal configuration, without the quotes certbot's writer adds
   local value
   value=$(sed -n "s/^$1 *= *//p" "$RENEWAL_CONF" 2>/dev/null | head -n 1)
